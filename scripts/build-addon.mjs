@@ -1,0 +1,1 @@
+console.log("addon build script pending")
