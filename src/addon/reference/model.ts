@@ -1,0 +1,92 @@
+/**
+ * The float64 TypeScript WorldModel (backend 'reference'): the oracle for the
+ * native backends and the mock the planner tests run on with no native build.
+ *
+ *   createReferenceModel(config, tensors) → WorldModel
+ *       config: a parsed CheckpointConfig; tensors: name → Float32Array,
+ *       checked against expectedTensors(config) (missing or wrong size throws
+ *       CheckpointTensorError; extra tensors are ignored).
+ *   loadReferenceModel(dir) → WorldModel from a checkpoint folder.
+ *
+ * Every method validates its arguments with ../validate first, runs on the
+ * calling thread (yielding between samples), honours AbortSignal with
+ * CancelledError, and throws ModelDisposedError after dispose().
+ */
+import { type CheckpointConfig, modelDims, parseCheckpointConfig } from '../../model/config';
+import { checkTensors, loadCheckpoint } from '../../model/checkpoint';
+import { CancelledError, type EncodeOptions, type RolloutRequest, type RolloutResult, type WorldModel } from '../types';
+import { checkDecodeProprioArgs, checkEncodeArgs, checkRolloutRequest, ModelDisposedError } from '../validate';
+import { decodeProprioOne, encodeOne, type Weights } from './forward';
+import { runRollout } from './rollout';
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+class ReferenceModel implements WorldModel {
+  readonly backend = 'reference' as const;
+  readonly dims;
+  private disposed = false;
+
+  constructor(
+    readonly config: CheckpointConfig,
+    private readonly weights: Weights,
+  ) {
+    this.dims = modelDims(config);
+  }
+
+  private live(what: string): void {
+    if (this.disposed) throw new ModelDisposedError(what);
+  }
+
+  async encode(frames: Float32Array, count: number, options?: EncodeOptions): Promise<Float32Array> {
+    this.live('encode');
+    checkEncodeArgs(this.dims, frames, count);
+    const S = this.dims.inputSize;
+    const L = this.dims.latentSize;
+    const out = new Float32Array(count * L);
+    for (let i = 0; i < count; i++) {
+      if (options?.signal?.aborted) throw new CancelledError('encode');
+      out.set(encodeOne(this.config, this.weights, frames.subarray(i * S, (i + 1) * S)), i * L);
+      await yieldToEventLoop();
+    }
+    if (options?.signal?.aborted) throw new CancelledError('encode');
+    return out;
+  }
+
+  async rollout(request: RolloutRequest): Promise<RolloutResult> {
+    this.live('rollout');
+    const shape = checkRolloutRequest(this.dims, request);
+    return runRollout(this.config, this.weights, request, shape);
+  }
+
+  async decodeProprio(latents: Float32Array, count: number): Promise<Float32Array> {
+    this.live('decodeProprio');
+    checkDecodeProprioArgs(this.dims, latents, count);
+    const L = this.dims.latentSize;
+    const P = this.dims.proprioDim;
+    const out = new Float32Array(count * P);
+    for (let i = 0; i < count; i++) out.set(decodeProprioOne(this.config, this.weights, latents.subarray(i * L, (i + 1) * L)), i * P);
+    return out;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+/**
+ * A reference WorldModel over in-memory tensors. `config` may be a parsed
+ * CheckpointConfig or raw JSON (parsed here with the checkpoint schema).
+ */
+export function createReferenceModel(config: CheckpointConfig | unknown, tensors: ReadonlyMap<string, Float32Array>): WorldModel {
+  const cfg = parseCheckpointConfig(config, '(in-memory config)');
+  checkTensors(cfg, tensors, '(in-memory tensors)');
+  return new ReferenceModel(cfg, tensors);
+}
+
+/** Loads config.json + model.safetensors from a checkpoint folder into a reference WorldModel. */
+export async function loadReferenceModel(dir: string): Promise<WorldModel> {
+  const { config, tensors } = await loadCheckpoint(dir);
+  return new ReferenceModel(config, tensors);
+}
