@@ -129,3 +129,23 @@ describe('in-process transport', () => {
     expect(node.now()).toEqual({ sec: 42, nanosec: 7 });
   });
 });
+
+describe('rclnodejs transport loading', () => {
+  it('says what to source when ROS 2 is not sourced', async () => {
+    const { loadRclnodejs, RosUnavailableError } = await import('../../ros/src/transport/rclnodejs');
+    expect(() => loadRclnodejs({})).toThrow(RosUnavailableError);
+    expect(() => loadRclnodejs({})).toThrow(/source \/opt\/ros\/jazzy\/setup\.bash/);
+  });
+
+  it('says rclnodejs is missing when ROS 2 is sourced but the client library is not built', async () => {
+    const { loadRclnodejs } = await import('../../ros/src/transport/rclnodejs');
+    let err: Error | undefined;
+    try {
+      loadRclnodejs({ ROS_DISTRO: 'jazzy', AMENT_PREFIX_PATH: '/opt/ros/jazzy' });
+    } catch (e) {
+      err = e as Error;
+    }
+    // rclnodejs is not a dependency of this package (it needs a ROS 2 install to build)
+    expect(err?.message).toMatch(/ROS 2 jazzy is sourced but rclnodejs cannot be loaded.*npm install rclnodejs/);
+  });
+});
