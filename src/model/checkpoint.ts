@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { type CheckpointConfig, CheckpointConfigError, parseCheckpointConfig } from './config';
-import { readSafetensors, type TensorToWrite, writeFileAtomic, writeSafetensors } from './safetensors';
+import { FLOAT_DTYPES, readSafetensors, type TensorToWrite, writeFileAtomic, writeSafetensors } from './safetensors';
 import { expectedTensors } from './tensors';
 
 export const CONFIG_FILE = 'config.json';
@@ -79,8 +79,8 @@ const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /**
  * Reads `<dir>/model.safetensors` and returns every tensor of
- * expectedTensors(config) as Float32Array. Float dtypes (F32, F64, F16, BF16)
- * are accepted; shapes must match exactly; extra tensors are ignored.
+ * expectedTensors(config) as Float32Array. Every float dtype (FLOAT_DTYPES)
+ * is accepted; shapes must match exactly; extra tensors are ignored.
  */
 export async function loadCheckpointTensors(dir: string, config: CheckpointConfig): Promise<Map<string, Float32Array>> {
   await requireDir(dir);
@@ -98,8 +98,8 @@ export async function loadCheckpointTensors(dir: string, config: CheckpointConfi
     if (e.shape.length !== spec.shape.length || e.shape.some((d, i) => d !== spec.shape[i])) {
       throw new CheckpointTensorError(file, spec.name, `shape ${shapeText(spec.shape)}`, `shape ${shapeText(e.shape)}`);
     }
-    if (!['F32', 'F64', 'F16', 'BF16'].includes(e.dtype)) {
-      throw new CheckpointTensorError(file, spec.name, 'dtype F32, F64, F16 or BF16', `dtype ${e.dtype}`);
+    if (!FLOAT_DTYPES.has(e.dtype)) {
+      throw new CheckpointTensorError(file, spec.name, `a floating-point dtype (${[...FLOAT_DTYPES].join(', ')})`, `dtype ${e.dtype}`);
     }
     out.set(spec.name, st.float32(spec.name));
   }

@@ -19,8 +19,8 @@
  *    and no overlap, and the buffer ends exactly at the end of the file;
  *  - __metadata__, when present, maps strings to strings.
  *
- * Values: F32 → Float32Array, F64 → Float64Array, F16 / BF16 → Float32Array
- * (exact widening), integer dtypes → the matching integer typed array
+ * Values: F32 → Float32Array, F64 → Float64Array, F16 / BF16 / F8_E4M3 /
+ * F8_E5M2 → Float32Array (exact widening), integer dtypes → the matching integer typed array
  * (I64/U64 → BigInt64Array/BigUint64Array, BOOL → Uint8Array). Data is read
  * little-endian through a DataView into fresh (aligned) arrays.
  */
@@ -172,8 +172,9 @@ export class SafetensorsFile {
       case 'U64':
         return fill(new BigUint64Array(count), (i) => v.getBigUint64(i * 8, true));
       case 'F8_E4M3':
+        return fill(new Float32Array(count), (i) => float8e4m3ToFloat(v.getUint8(i)));
       case 'F8_E5M2':
-        throw new SafetensorsError(this.file, `dtype ${e.dtype} cannot be decoded; convert the checkpoint to F32, F16, BF16 or F64`, name);
+        return fill(new Float32Array(count), (i) => float8e5m2ToFloat(v.getUint8(i)));
     }
   }
 
@@ -191,11 +192,29 @@ export class SafetensorsFile {
 
   private floatValues(name: string): Float32Array | Float64Array {
     const e = this.entry(name);
-    if (e.dtype !== 'F32' && e.dtype !== 'F64' && e.dtype !== 'F16' && e.dtype !== 'BF16') {
-      throw new SafetensorsError(this.file, `dtype ${e.dtype} is not a floating-point type (expected F32, F64, F16 or BF16)`, name);
+    if (!FLOAT_DTYPES.has(e.dtype)) {
+      throw new SafetensorsError(this.file, `dtype ${e.dtype} is not a floating-point type (expected one of ${[...FLOAT_DTYPES].join(', ')})`, name);
     }
     return this.tensor(name) as Float32Array | Float64Array;
   }
+}
+
+/** Dtypes that float32() / float64() convert. */
+export const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(['F64', 'F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
+
+/** float8 e4m3fn bits (bias 7, no infinities, S.1111.111 = NaN) → number (exact). */
+export function float8e4m3ToFloat(bits: number): number {
+  const sign = bits & 0x80 ? -1 : 1;
+  const exponent = (bits >> 3) & 0xf;
+  const mantissa = bits & 0x7;
+  if (exponent === 0xf && mantissa === 0x7) return NaN;
+  if (exponent === 0) return sign * mantissa * 2 ** -9;
+  return sign * (1 + mantissa / 8) * 2 ** (exponent - 7);
+}
+
+/** float8 e5m2 bits (bias 15, IEEE-style infinities and NaN) → number (exact). */
+export function float8e5m2ToFloat(bits: number): number {
+  return halfToFloat(bits << 8);
 }
 
 /** IEEE binary16 bits → number (exact). */
