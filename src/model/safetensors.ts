@@ -242,7 +242,8 @@ class JsonSyntaxError extends Error {}
 
 /**
  * RFC 8259 JSON, refusing duplicate object keys (JSON.parse silently keeps
- * the last one), integers beyond 2^53, and nesting deeper than 64. Objects
+ * the last one), unpaired surrogates in \u escapes, integers beyond 2^53,
+ * and nesting deeper than 64. Objects
  * come back with a null prototype so a "__proto__" key is plain data.
  */
 export function parseStrictJson(text: string): Json {
@@ -349,8 +350,19 @@ export function parseStrictJson(text: string): Json {
       } else if (e === 'u') {
         const hex = text.slice(i, i + 4);
         if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('bad \\u escape');
-        out += String.fromCharCode(parseInt(hex, 16));
+        const unit = parseInt(hex, 16);
         i += 4;
+        if (unit >= 0xd800 && unit <= 0xdbff) {
+          // a high surrogate must be followed by an escaped low surrogate
+          const low = /^\\u([dD][c-fC-F][0-9a-fA-F]{2})/.exec(text.slice(i, i + 6));
+          if (!low) fail('unpaired surrogate in \\u escape');
+          out += String.fromCharCode(unit, parseInt(low![1], 16));
+          i += 6;
+        } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+          fail('unpaired surrogate in \\u escape');
+        } else {
+          out += String.fromCharCode(unit);
+        }
       } else {
         i -= 2;
         fail('bad escape');

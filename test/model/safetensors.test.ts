@@ -16,6 +16,7 @@ import {
   serializeSafetensors,
   writeSafetensors,
 } from '../../src/model/safetensors';
+import { encodeSafetensors, malformedSafetensorsCorpus } from '../helpers/safetensors-corpus';
 
 const DATA = '../shared/data/safetensors';
 const tmp = mkdtempSync(path.join(tmpdir(), 'st-test-'));
@@ -32,7 +33,7 @@ describe('real safetensors files', () => {
     expect(w1).toBeInstanceOf(Float64Array);
     expect(w1[0]).toBe(0.08001627472781947);
     expect(w1[63]).toBe(0.2801403670534558);
-    expect(sum(w1)).toBeCloseTo(31.741862223954197, 10);
+    expect(sum(w1 as Float64Array)).toBeCloseTo(31.741862223954197, 10);
     const w2 = st.float64('weight2');
     expect(w2[3 * 16 + 5]).toBe(0.6947499966850393);
     expect(sum(w2)).toBeCloseTo(126.67609970765007, 10);
@@ -213,6 +214,9 @@ describe('malformed safetensors are refused', () => {
     const v = parseStrictJson('{"__proto__":{"x":1},"y":"\\u00e9\\n"}') as Record<string, unknown>;
     expect(Object.keys(v)).toEqual(['__proto__', 'y']);
     expect(v.y).toBe('é\n');
+    expect(parseStrictJson('"\\ud83d\\ude00"')).toBe('\u{1F600}');
+    expect(() => parseStrictJson('"\\ude00"')).toThrow(/unpaired surrogate/);
+    expect(() => parseStrictJson('[1,]')).toThrow(/unexpected character/);
   });
 });
 
@@ -265,5 +269,49 @@ describe('writeSafetensors', () => {
     const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8'));
     expect(header).toEqual({ t: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } });
     expect(Array.from(bytes.subarray(8 + n))).toEqual([0, 0, 0x80, 0x3f]);
+  });
+});
+
+describe('the shared malformed corpus (test/helpers/safetensors-corpus.ts)', () => {
+  const corpus = malformedSafetensorsCorpus();
+
+  it.each(corpus.map((c) => [c.name, c] as const))('refuses %s', (_name, c) => {
+    let caught: unknown;
+    try {
+      parseSafetensors(c.bytes, `${c.name}.safetensors`);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught, c.rule).toBeInstanceOf(SafetensorsError);
+    expect((caught as SafetensorsError).file).toBe(`${c.name}.safetensors`);
+    if (c.expectedTensor !== undefined && (caught as SafetensorsError).tensor !== undefined) {
+      expect((caught as SafetensorsError).tensor).toBe(c.expectedTensor);
+    }
+  });
+
+  it('reads well-formed files of every decodable dtype built by the shared encoder', () => {
+    const le = (n: number, bytesPer: number, write: (v: DataView, i: number) => void) => {
+      const b = new Uint8Array(n * bytesPer);
+      const v = new DataView(b.buffer);
+      for (let i = 0; i < n; i++) write(v, i);
+      return b;
+    };
+    const bytes = encodeSafetensors(
+      [
+        { name: 'f16', dtype: 'F16', shape: [2], data: le(2, 2, (v, i) => v.setUint16(i * 2, [0x3c00, 0xbc00][i], true)) },
+        { name: 'i32', dtype: 'I32', shape: [3], data: le(3, 4, (v, i) => v.setInt32(i * 4, [-7, 0, 2 ** 31 - 1][i], true)) },
+        { name: 'u16', dtype: 'U16', shape: [1], data: le(1, 2, (v) => v.setUint16(0, 65535, true)) },
+        { name: 'bool', dtype: 'BOOL', shape: [2], data: Uint8Array.from([1, 0]) },
+        { name: 'f64', dtype: 'F64', shape: [1, 1], data: le(1, 8, (v) => v.setFloat64(0, 1 / 3, true)) },
+      ],
+      { note: 'shared encoder' },
+    );
+    const st = parseSafetensors(bytes);
+    expect(Array.from(st.float32('f16'))).toEqual([1, -1]);
+    expect(Array.from(st.tensor('i32') as Int32Array)).toEqual([-7, 0, 2 ** 31 - 1]);
+    expect(Array.from(st.tensor('u16') as Uint16Array)).toEqual([65535]);
+    expect(Array.from(st.tensor('bool') as Uint8Array)).toEqual([1, 0]);
+    expect(st.float64('f64')[0]).toBe(1 / 3);
+    expect(st.metadata).toEqual({ note: 'shared encoder' });
   });
 });
