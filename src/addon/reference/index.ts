@@ -16,4 +16,4 @@ export {
   type Weights,
 } from './forward';
 export { latentDistance, rolloutSample, runRollout, sampleEnergy } from './rollout';
-export { createReferenceModel, loadReferenceModel } from './model';
+export { type CheckpointConfigInput, createReferenceModel, loadReferenceModel } from './model';

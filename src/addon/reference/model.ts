@@ -12,7 +12,8 @@
  * calling thread (yielding between samples), honours AbortSignal with
  * CancelledError, and throws ModelDisposedError after dispose().
  */
-import { type CheckpointConfig, modelDims, parseCheckpointConfig } from '../../model/config';
+import type { z } from 'zod';
+import { type CheckpointConfig, type checkpointConfigSchema, modelDims, parseCheckpointConfig } from '../../model/config';
 import { checkTensors, loadCheckpoint } from '../../model/checkpoint';
 import { CancelledError, type EncodeOptions, type RolloutRequest, type RolloutResult, type WorldModel } from '../types';
 import { checkDecodeProprioArgs, checkEncodeArgs, checkRolloutRequest, ModelDisposedError } from '../validate';
@@ -75,11 +76,15 @@ class ReferenceModel implements WorldModel {
   }
 }
 
+/** A config as written in config.json (defaults not yet filled in), or an already parsed one. */
+export type CheckpointConfigInput = z.input<typeof checkpointConfigSchema>;
+
 /**
- * A reference WorldModel over in-memory tensors. `config` may be a parsed
- * CheckpointConfig or raw JSON (parsed here with the checkpoint schema).
+ * A reference WorldModel over in-memory tensors. `config` is parsed here with
+ * the checkpoint schema (CheckpointConfigError on a bad one), so a literal
+ * without the defaulted fields is fine.
  */
-export function createReferenceModel(config: CheckpointConfig | unknown, tensors: ReadonlyMap<string, Float32Array>): WorldModel {
+export function createReferenceModel(config: CheckpointConfigInput | CheckpointConfig, tensors: ReadonlyMap<string, Float32Array>): WorldModel {
   const cfg = parseCheckpointConfig(config, '(in-memory config)');
   checkTensors(cfg, tensors, '(in-memory tensors)');
   return new ReferenceModel(cfg, tensors);
