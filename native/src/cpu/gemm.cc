@@ -43,7 +43,7 @@ void micro(int mr, int kc, const float* A, int lda, const float* B, float* C, in
   float acc[MR][NR];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < NR; ++j)
-      acc[i][j] = load_c ? (j < ncols ? C[i * ldc + j] : 0.f) : (bias && j < ncols ? bias[j] : 0.f);
+      acc[i][j] = (load_c && j < ncols ? C[i * ldc + j] : 0.f) + (bias && j < ncols ? bias[j] : 0.f);
   for (int k = 0; k < kc; ++k) {
     const float* b = B + k * NR;
     for (int i = 0; i < mr; ++i) {

@@ -27,20 +27,12 @@ __attribute__((always_inline)) inline void tile(int kc, const float* A, int lda,
   const __m256i m0 = lane_mask(ncols);
   const __m256i m1 = lane_mask(ncols - 8);
   __m256 c0[R], c1[R];
-  if (load_c) {
+  const __m256 b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
+  const __m256 b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
 #pragma GCC unroll 6
-    for (int i = 0; i < R; ++i) {
-      c0[i] = _mm256_maskload_ps(C + i * ldc, m0);
-      c1[i] = _mm256_maskload_ps(C + i * ldc + 8, m1);
-    }
-  } else {
-    __m256 b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
-    __m256 b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
-#pragma GCC unroll 6
-    for (int i = 0; i < R; ++i) {
-      c0[i] = b0;
-      c1[i] = b1;
-    }
+  for (int i = 0; i < R; ++i) {
+    c0[i] = load_c ? _mm256_add_ps(_mm256_maskload_ps(C + i * ldc, m0), b0) : b0;
+    c1[i] = load_c ? _mm256_add_ps(_mm256_maskload_ps(C + i * ldc + 8, m1), b1) : b1;
   }
   const float* a = A;
   for (int k = 0; k < kc; ++k) {

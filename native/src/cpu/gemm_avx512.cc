@@ -23,20 +23,12 @@ __attribute__((always_inline)) inline void tile(int kc, const float* A, int lda,
   const __mmask16 m1 =
       ncols >= 32 ? 0xFFFF : ncols <= 16 ? 0 : static_cast<__mmask16>((1u << (ncols - 16)) - 1);
   __m512 c0[R], c1[R];
-  if (load_c) {
+  const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 12
-    for (int i = 0; i < R; ++i) {
-      c0[i] = _mm512_maskz_loadu_ps(m0, C + i * ldc);
-      c1[i] = _mm512_maskz_loadu_ps(m1, C + i * ldc + 16);
-    }
-  } else {
-    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int i = 0; i < R; ++i) {
-      c0[i] = b0;
-      c1[i] = b1;
-    }
+  for (int i = 0; i < R; ++i) {
+    c0[i] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m0, C + i * ldc), b0) : b0;
+    c1[i] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m1, C + i * ldc + 16), b1) : b1;
   }
   const float* a = A;
   for (int k = 0; k < kc; ++k) {

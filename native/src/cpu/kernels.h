@@ -9,7 +9,7 @@
 
 namespace jepa::cpu {
 
-// C[mr, ncols] = (load_c ? C : bias-or-0) + A[mr, kc] · Bp[kc, nr]
+// C[mr, ncols] = (load_c ? C : 0) + (bias or 0) + A[mr, kc] · Bp[kc, nr]
 // A row-major with stride lda; Bp one packed panel slice (kc rows of nr).
 using MicroKernel = void (*)(int mr, int kc, const float* A, int lda, const float* Bp, float* C, int ldc,
                              int ncols, bool load_c, const float* bias);

@@ -397,6 +397,12 @@ void CpuModel::rollout_mlp_chunk(const RolloutArgs& a, int s0, int s1, Workspace
     const float* cur = X;
     int ld = in;
     float* bufs[2] = {ws.h.data(), ws.mid.data()};
+    if (s.pred_hidden.empty()) {
+      // The only layer reads and writes X: give it a copy to read.
+      ws.h.ensure(static_cast<size_t>(n) * in);
+      std::memcpy(ws.h.data(), X, static_cast<size_t>(n) * in * sizeof(float));
+      cur = ws.h.data();
+    }
     for (size_t l = 0; l < s.pred_hidden.size(); ++l) {
       const int hd = s.pred_hidden[l];
       float* dst = bufs[l % 2];
