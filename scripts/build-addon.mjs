@@ -6,7 +6,8 @@
 //            falls back to node-gyp when cmake is not installed;
 //   --gyp:   node-gyp with binding.gyp (CPU only) -> build-gyp/Release/jepa_native.node.
 // Skips the build when the binary is newer than every native source, unless --force.
-// Also answers binding.gyp's source queries (--list-sources, --isa-variants).
+// Also answers queries from binding.gyp and tests (--list-sources, --isa-variants,
+// --has-sources, --package-version, --find-node-gyp) and exits.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -209,6 +210,12 @@ async function main(argv) {
   }
   if (argv[0] === '--has-sources') {
     console.log(listSources(path.resolve(argv[1] ?? ROOT), argv[2]).length > 0 ? 1 : 0);
+    return;
+  }
+  if (argv[0] === '--find-node-gyp') {
+    const gyp = findNodeGyp();
+    console.log(gyp.found ?? '');
+    if (!gyp.found) console.error(`node-gyp not found; tried: ${gyp.tried.join(', ')}`);
     return;
   }
   if (argv[0] === '--package-version') {
