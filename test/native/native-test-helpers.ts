@@ -28,17 +28,17 @@ export function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
   return maxDiff / (maxRef + 1e-6);
 }
 
-/** Deterministic uniform values in [lo, hi). */
+/** Deterministic uniform values in [lo, hi) (mulberry32; nearby seeds give unrelated streams). */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0 || 1;
+  let s = (Math.imul(seed >>> 0, 0x9e3779b9) ^ 0x85ebca6b) >>> 0;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = lo + ((s >>> 8) / 16777216) * (hi - lo);
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + u * (hi - lo);
   }
   return out;
 }
