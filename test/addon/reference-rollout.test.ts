@@ -190,3 +190,21 @@ describe('cancellation and dispose', () => {
     await expect(m.decodeProprio(z0, 1)).rejects.toBeInstanceOf(ModelDisposedError);
   });
 });
+
+describe('createReferenceModel', () => {
+  it('copies the weights, so editing the caller arrays later does not change the model', async () => {
+    const weights = new Map([...linearWeights].map(([k, v]) => [k, v.slice()] as const));
+    const m = createReferenceModel(linearConfig, weights);
+    weights.get('encoder.layers.0.weight')!.fill(0);
+    expect(Array.from(await m.encode(Float32Array.from([3, 4]), 1))).toEqual([3, 4]);
+  });
+
+  it('parses a raw config literal and refuses tensors of the wrong size', () => {
+    const raw = { ...linearConfig, proprio: undefined };
+    const m = createReferenceModel(raw, linearWeights);
+    expect(m.dims).toMatchObject({ latentSize: 2, actionDim: 2, historyLength: 1, proprioDim: 0 });
+    const bad = new Map(linearWeights);
+    bad.set('predictor.layers.0.weight', new Float32Array(6));
+    expect(() => createReferenceModel(linearConfig, bad)).toThrow(/tensor 'predictor.layers.0.weight': expected a Float32Array of 8 values \(shape \[2, 4\]\), found 6 values/);
+  });
+});

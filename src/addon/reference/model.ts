@@ -5,7 +5,7 @@
  *   createReferenceModel(config, tensors) → WorldModel
  *       config: a parsed CheckpointConfig; tensors: name → Float32Array,
  *       checked against expectedTensors(config) (missing or wrong size throws
- *       CheckpointTensorError; extra tensors are ignored).
+ *       CheckpointTensorError; extra tensors are ignored) and copied.
  *   loadReferenceModel(dir) → WorldModel from a checkpoint folder.
  *
  * Every method validates its arguments with ../validate first, runs on the
@@ -13,8 +13,9 @@
  * CancelledError, and throws ModelDisposedError after dispose().
  */
 import type { z } from 'zod';
-import { type CheckpointConfig, type checkpointConfigSchema, modelDims, parseCheckpointConfig } from '../../model/config';
+import { type CheckpointConfig, type checkpointConfigSchema, type ModelDims, modelDims, parseCheckpointConfig } from '../../model/config';
 import { checkTensors, loadCheckpoint } from '../../model/checkpoint';
+import { expectedTensors } from '../../model/tensors';
 import { CancelledError, type EncodeOptions, type RolloutRequest, type RolloutResult, type WorldModel } from '../types';
 import { checkDecodeProprioArgs, checkEncodeArgs, checkRolloutRequest, ModelDisposedError } from '../validate';
 import { decodeProprioOne, encodeOne, type Weights } from './forward';
@@ -26,7 +27,7 @@ function yieldToEventLoop(): Promise<void> {
 
 class ReferenceModel implements WorldModel {
   readonly backend = 'reference' as const;
-  readonly dims;
+  readonly dims: ModelDims;
   private disposed = false;
 
   constructor(
@@ -87,7 +88,10 @@ export type CheckpointConfigInput = z.input<typeof checkpointConfigSchema>;
 export function createReferenceModel(config: CheckpointConfigInput | CheckpointConfig, tensors: ReadonlyMap<string, Float32Array>): WorldModel {
   const cfg = parseCheckpointConfig(config, '(in-memory config)');
   checkTensors(cfg, tensors, '(in-memory tensors)');
-  return new ReferenceModel(cfg, tensors);
+  // Own copies, like the native backends: later edits to the caller's arrays do not change the model.
+  const own = new Map<string, Float32Array>();
+  for (const spec of expectedTensors(cfg)) own.set(spec.name, tensors.get(spec.name)!.slice());
+  return new ReferenceModel(cfg, own);
 }
 
 /** Loads config.json + model.safetensors from a checkpoint folder into a reference WorldModel. */
