@@ -501,7 +501,9 @@ export async function readSafetensors(filePath: string): Promise<SafetensorsFile
     throw new SafetensorsError(filePath, code === 'ENOENT' ? 'file not found' : `cannot open: ${(err as Error).message}`);
   }
   try {
-    const { size } = await handle.stat();
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new SafetensorsError(filePath, 'is not a regular file');
+    const size = stat.size;
     if (size < 8) throw new SafetensorsError(filePath, `file is ${size} bytes, shorter than the 8-byte header length`);
     const prefix = Buffer.alloc(8);
     await readExactly(handle, prefix, 0, filePath);

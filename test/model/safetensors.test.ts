@@ -77,8 +77,9 @@ describe('real safetensors files', () => {
     expect((err as Error).message).toContain('header length 1000 runs past the end of the 88-byte file');
   });
 
-  it('reports a missing file as a SafetensorsError naming it', async () => {
+  it('reports a missing file or a folder as a SafetensorsError naming it', async () => {
     await expect(readSafetensors(path.join(tmp, 'nope.safetensors'))).rejects.toThrow(/nope\.safetensors: file not found/);
+    await expect(readSafetensors(tmp)).rejects.toThrow(/is not a regular file/);
   });
 });
 
@@ -208,6 +209,27 @@ describe('malformed safetensors are refused', () => {
     expect(st.metadata).toEqual({ format: 'pt' });
     expect(Array.from(st.float32('a'))).toEqual([1]);
     expect(st.float32('e').length).toBe(0);
+  });
+
+  it('strict JSON agrees with JSON.parse on 300 random documents without duplicate keys', () => {
+    let seed = 12345;
+    const rand = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed / 4294967296;
+    };
+    const str = () => Array.from({ length: Math.floor(rand() * 6) }, () => String.fromCharCode([34, 92, 10, 0x41, 0xe9, 0x20ac, 0x1f][Math.floor(rand() * 7)])).join('');
+    const gen = (depth: number): unknown => {
+      const r = rand();
+      if (depth > 3 || r < 0.3) return [null, true, false, Math.floor(rand() * 1e6) - 5e5, rand() * 1e-3, -(1 + rand()) * 1e22, str()][Math.floor(rand() * 7)];
+      if (r < 0.65) return Array.from({ length: Math.floor(rand() * 4) }, () => gen(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i < Math.floor(rand() * 4); i++) o[`${str()}${i}`] = gen(depth + 1);
+      return o;
+    };
+    for (let n = 0; n < 300; n++) {
+      const text = JSON.stringify(gen(0), null, n % 2 ? 2 : undefined);
+      expect(JSON.parse(JSON.stringify(parseStrictJson(text)))).toEqual(JSON.parse(text));
+    }
   });
 
   it('strict JSON keeps a "__proto__" key as data', () => {
