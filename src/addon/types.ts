@@ -16,6 +16,9 @@
  *       + boundsWeight * sum_t sum_j (relu(a_t[j] - high[j]) + relu(low[j] - a_t[j]))^2
  *           (only when actionBounds is given)
  *
+ * An optional weight that is absent counts as 0 (so actionBounds without
+ * boundsWeight adds nothing).
+ *
  * Sums are accumulated in at least float32 by native backends, float64 by the
  * reference; energies are returned as float32.
  */

@@ -13,7 +13,9 @@
  * Shapes: Linear weight [out, in] (y = x W^T + b); Conv2d weight
  * [out, in, k, k]; LayerNorm/GroupNorm weight and bias [C].
  * Activation 'gelu' is the exact erf form (PyTorch nn.GELU default).
- * LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, biased variance.
+ * LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, biased variance; eps
+ * is the config's `eps` for ViT/transformer blocks and 1e-5 (PyTorch's
+ * default) for the mlp/cnn norms (`norms.{i}`, `out_norm`).
  *
  * Latent of one frame: `latent.tokens` tokens of `latent.dim` each, stored
  * token-major: z[token * dim + c]. latentSize = tokens * dim.
