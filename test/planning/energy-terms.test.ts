@@ -1,0 +1,181 @@
+/**
+ * Batch energy terms: guardrail barriers (the shape src/safety supplies)
+ * evaluated once per iteration on predicted proprio or latents steer plans
+ * out of forbidden regions; goal.proprio targets are scored on predicted
+ * proprio; misbehaving terms fail with errors naming the term.
+ */
+import { describe, expect, it } from 'vitest';
+import type { WorldModel } from '../../src/addon/types';
+import { CemPlanner } from '../../src/planning/cem';
+import type { BatchEnergyTerm, EnergyBatch } from '../../src/planning/energy';
+import { EnergyTermError, PlanConfigError, PlanInputError } from '../../src/planning/errors';
+import { MppiPlanner } from '../../src/planning/mppi';
+import { linearModel, pointMass } from './linear-model';
+
+/** A keep-out disc on predicted proprio [N, H, P] (x, y = dims 0, 1): squared penetration summed over steps. */
+function keepOutDisc(cx: number, cy: number, radius: number, weight: number): BatchEnergyTerm {
+  return {
+    name: 'keepOutDisc',
+    weight,
+    needs: { proprio: true },
+    evaluate({ N, H, proprio, proprioDim: P }: EnergyBatch): Float64Array {
+      const out = new Float64Array(N);
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let t = 0; t < H; t++) {
+          const b = (n * H + t) * P;
+          const d = Math.hypot(proprio![b] - cx, proprio![b + 1] - cy);
+          const pen = radius - d;
+          if (pen > 0) s += pen * pen;
+        }
+        out[n] = s;
+      }
+      return out;
+    },
+  };
+}
+
+/** A ceiling on latent dim 1 over the predicted trajectory [N, H, L]. */
+function latentCeiling(limit: number, weight: number): BatchEnergyTerm {
+  return {
+    name: 'latentCeiling',
+    weight,
+    needs: { trajectory: true },
+    evaluate({ N, H, trajectory, latentSize: L }: EnergyBatch): Float64Array {
+      const out = new Float64Array(N);
+      for (let n = 0; n < N; n++) {
+        for (let t = 0; t < H; t++) {
+          const over = trajectory![(n * H + t) * L + 1] - limit;
+          if (over > 0) out[n] += over * over;
+        }
+      }
+      return out;
+    },
+  };
+}
+
+async function predictedPath(model: WorldModel, actions: Float32Array, H: number, z0: Float32Array): Promise<Float32Array> {
+  const r = await model.rollout({ z0, actions, horizon: H, goal: new Float32Array(2), cost: { metric: 'l2', terminalWeight: 0, runningWeight: 0 }, returnProprio: true });
+  return r.proprio!;
+}
+
+function minDistance(path: Float32Array, cx: number, cy: number): number {
+  let m = Infinity;
+  for (let i = 0; i < path.length; i += 2) m = Math.min(m, Math.hypot(path[i] - cx, path[i + 1] - cy));
+  return m;
+}
+
+describe('guardrail barrier terms', () => {
+  const model = pointMass(0.1, 1);
+  const H = 15;
+  const z0 = new Float32Array(2);
+  const goal = { latent: Float32Array.from([1, 0]) };
+  const energy = { terminalWeight: 1, runningWeight: 0.05, actionMagnitudeWeight: 0.001 };
+
+  it('a keep-out disc on predicted proprio moves the plan around it; without it the plan goes straight through', async () => {
+    const plain = new CemPlanner(model, { horizon: H, samples: 256, seed: 4, initStd: 0.7, energy });
+    const guarded = new CemPlanner(model, { horizon: H, samples: 256, seed: 4, initStd: 0.7, energy }, [keepOutDisc(0.5, 0, 0.2, 100)]);
+    const budget = { maxIterations: 40 };
+    const a = await plain.plan({ z0 }, goal, budget);
+    const b = await guarded.plan({ z0 }, goal, budget);
+    const pathA = await predictedPath(model, a.actions, H, z0);
+    const pathB = await predictedPath(model, b.actions, H, z0);
+    const inside = minDistance(pathA, 0.5, 0);
+    const clearance = minDistance(pathB, 0.5, 0);
+    console.log(`keep-out disc r = 0.2: closest approach without barrier ${inside.toFixed(3)}, with barrier ${clearance.toFixed(3)}`);
+    expect(inside).toBeLessThan(0.1);
+    expect(clearance).toBeGreaterThan(0.19);
+    // Still reaches the goal on the far side.
+    expect(Math.hypot(pathB[(H - 1) * 2] - 1, pathB[(H - 1) * 2 + 1])).toBeLessThan(0.1);
+  });
+
+  it('a barrier on predicted latents (trajectory) holds MPPI under a ceiling the goal lies above', async () => {
+    const mppi = new MppiPlanner(
+      model,
+      { horizon: 10, samples: 256, seed: 2, initStd: 0.5, temperature: 0.005, energy: { terminalWeight: 1 } },
+      [latentCeiling(0.3, 1000)],
+    );
+    const r = await mppi.plan({ z0 }, { latent: Float32Array.from([0, 0.8]) }, { maxIterations: 30 });
+    const path = await predictedPath(model, r.actions, 10, z0);
+    let top = -Infinity;
+    for (let i = 1; i < path.length; i += 2) top = Math.max(top, path[i]);
+    expect(top).toBeLessThan(0.32);
+    expect(top).toBeGreaterThan(0.25); // pressed against the ceiling, as close to the goal as allowed
+  });
+
+  it('a zero-weight term is not evaluated at all', async () => {
+    let calls = 0;
+    const term: BatchEnergyTerm = { name: 'off', weight: 0, needs: {}, evaluate: ({ N }) => (calls++, new Float64Array(N)) };
+    await new CemPlanner(model, { horizon: 3, samples: 8 }, [term]).plan({ z0 }, goal, { maxIterations: 3 });
+    expect(calls).toBe(0);
+  });
+
+  it('each term runs once per iteration on the whole batch', async () => {
+    const seen: number[] = [];
+    const term: BatchEnergyTerm = { name: 'count', weight: 1, needs: { proprio: true }, evaluate: ({ N, proprio }) => (seen.push(proprio!.length), new Float64Array(N)) };
+    const r = await new CemPlanner(model, { horizon: 4, samples: 16 }, [term]).plan({ z0 }, goal, { maxIterations: 5, tolerance: 0 });
+    expect(seen).toEqual(new Array(r.iterations).fill(16 * 4 * 2));
+  });
+});
+
+describe('proprio goal', () => {
+  it('with latent weights 0, goal.proprio alone drives the plan; per-dim weights of 0 ignore a dim', async () => {
+    const model = pointMass(0.1, 1);
+    const cem = new CemPlanner(model, { horizon: 8, samples: 128, seed: 1, energy: { terminalWeight: 0, actionMagnitudeWeight: 0.01 } });
+    const r = await cem.plan(
+      { z0: new Float32Array(2) },
+      { latent: Float32Array.from([-5, -5]), proprio: { target: Float32Array.from([0.4, 0.6]), weights: Float32Array.from([1, 0]) } },
+      { maxIterations: 40 },
+    );
+    const path = await predictedPath(model, r.actions, 8, new Float32Array(2));
+    expect(path[7 * 2]).toBeCloseTo(0.4, 1);
+    expect(Math.abs(path[7 * 2 + 1])).toBeLessThan(0.1); // dim 1 ignored: the action penalty keeps it near 0
+  });
+
+  it('a proprio goal on a model without a proprio head is refused naming goal.proprio', async () => {
+    const model = linearModel({ L: 2, A: 2, Wz: [0, 0, 0, 0], Wa: [1, 0, 0, 1], b: [0, 0] });
+    const cem = new CemPlanner(model, { horizon: 2, samples: 8 });
+    await expect(cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), proprio: { target: new Float32Array(2) } }, { maxIterations: 1 })).rejects.toThrow(
+      expect.objectContaining({ name: 'PlanInputError', field: 'goal.proprio' }),
+    );
+  });
+});
+
+describe('misbehaving terms', () => {
+  const model = pointMass(0.1, 1);
+  const plan = (term: BatchEnergyTerm) =>
+    new CemPlanner(model, { horizon: 3, samples: 8 }, [term]).plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2) }, { maxIterations: 2 });
+
+  it('a term returning the wrong length fails naming the term and N', async () => {
+    await expect(plan({ name: 'short', weight: 1, needs: {}, evaluate: () => new Float64Array(3) })).rejects.toThrow(/energy term 'short'.*length N = 8/);
+  });
+
+  it('a term returning NaN fails naming the term and the sample', async () => {
+    await expect(plan({ name: 'nan', weight: 1, needs: {}, evaluate: ({ N }) => new Float64Array(N).fill(NaN) })).rejects.toThrow(EnergyTermError);
+    await expect(plan({ name: 'nan', weight: 1, needs: {}, evaluate: ({ N }) => new Float64Array(N).fill(NaN) })).rejects.toThrow(/sample 0 is NaN/);
+  });
+
+  it('+Infinity (a hard barrier) is allowed: those samples are simply never chosen', async () => {
+    const r = await plan({ name: 'hard', weight: 1, needs: { proprio: true }, evaluate: ({ N, H, proprio }) => {
+      const out = new Float64Array(N);
+      for (let n = 0; n < N; n++) if (proprio![(n * H + H - 1) * 2] > 0) out[n] = Infinity;
+      return out;
+    } });
+    expect(Number.isFinite(r.energy)).toBe(true);
+  });
+
+  it('bad term declarations are refused at construction, naming the field', () => {
+    const ok = (name: string): BatchEnergyTerm => ({ name, weight: 1, needs: {}, evaluate: ({ N }) => new Float64Array(N) });
+    expect(() => new CemPlanner(model, { horizon: 2, samples: 8 }, [ok('a'), ok('a')])).toThrow(/terms\[1\]\.name: 'a' is used twice/);
+    expect(() => new CemPlanner(model, { horizon: 2, samples: 8 }, [{ ...ok('w'), weight: -1 }])).toThrow(/terms\[0\]\.weight/);
+    const noHead = linearModel({ L: 2, A: 2, Wz: [0, 0, 0, 0], Wa: [1, 0, 0, 1], b: [0, 0] });
+    expect(() => new CemPlanner(noHead, { horizon: 2, samples: 8 }, [{ ...ok('p'), needs: { proprio: true } }])).toThrow(PlanConfigError);
+    expect(() => new CemPlanner(noHead, { horizon: 2, samples: 8 }, [{ ...ok('p'), needs: { proprio: true } }])).toThrow(/terms\[0\]\.needs\.proprio.*no proprio head/);
+  });
+
+  it('PlanInputError is a RangeError that carries the field', () => {
+    const e = new PlanInputError('goal.latent', 'x');
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.field).toBe('goal.latent');
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * Task graphs: zod-validated sequences of sub-goals run as a state machine
+ * behind Planner.plan — progress through latent / image / pose / joint
+ * targets, success predicates, step and ms timeouts, retries, failure,
+ * surprise-triggered re-planning, and clear errors for malformed graphs.
+ */
+import { describe, expect, it } from 'vitest';
+import { CemPlanner } from '../../src/planning/cem';
+import { PlanConfigError, TaskFailedError } from '../../src/planning/errors';
+import { RecedingHorizon, type RecedingResult } from '../../src/planning/receding-horizon';
+import { type TaskGraphInput, TaskGraphPlanner } from '../../src/planning/task-graph';
+import type { PlanBudget, PlanGoal, PlanOptions, Planner, PlanResult, PlanState } from '../../src/planning/types';
+import { pointMass } from './linear-model';
+
+/** Records the goals and options it is given; returns a zero plan. */
+class StubPlanner implements Planner {
+  readonly horizon = 2;
+  readonly actionDim = 2;
+  goals: PlanGoal[] = [];
+  options: PlanOptions[] = [];
+  resets = 0;
+  async plan(_s: PlanState, goal: PlanGoal, _b: PlanBudget, options: PlanOptions = {}): Promise<PlanResult> {
+    this.goals.push(goal);
+    this.options.push(options);
+    return {
+      actions: new Float32Array(4),
+      energy: 0,
+      iterations: 1,
+      converged: true,
+      trace: { iterations: [], total_ms: 0, rollout_ms: 0, outside_ms: 0, stop: 'converged' },
+      mean: new Float32Array(4),
+      horizon: 2,
+      actionDim: 2,
+    };
+  }
+  reset(): void {
+    this.resets++;
+  }
+}
+
+const at = (x: number, y: number): PlanState => ({ z0: Float32Array.from([x, y]), proprio: Float32Array.from([x, y]), pose: { position_m: [x, y, 0] } });
+const finalGoal = { latent: Float32Array.from([9, 9]) };
+const budget = { maxIterations: 1 };
+const latentSubgoal = (id: string, x: number, y: number, extra: Partial<TaskGraphInput['subgoals'][number]> = {}) => ({
+  id,
+  target: { kind: 'latent' as const, latent: [x, y] },
+  success: { kind: 'latentDistance' as const, below: 1e-3 },
+  timeout: { steps: 50 },
+  ...extra,
+});
+
+describe('task graph execution', () => {
+  it('reaches latent waypoints in order with a real CEM under receding horizon, then plans toward the final goal', async () => {
+    const model = pointMass(0.1, 1);
+    const cem = new CemPlanner(model, { horizon: 6, samples: 96, seed: 3, energy: { terminalWeight: 1, runningWeight: 0.2 } });
+    const graph: TaskGraphInput = {
+      name: 'square',
+      subgoals: [
+        { ...latentSubgoal('east', 0.3, 0), success: { kind: 'latentDistance', metric: 'l1', below: 0.02 } },
+        { ...latentSubgoal('north-east', 0.3, 0.3), success: { kind: 'latentDistance', metric: 'l1', below: 0.02 } },
+        { ...latentSubgoal('north', 0, 0.3), success: { kind: 'latentDistance', metric: 'l1', below: 0.02 } },
+      ],
+    };
+    const task = new TaskGraphPlanner(cem, graph, {}, { stepsPerCall: 2 });
+    const rh = new RecedingHorizon(task, { executeSteps: 2 });
+    const z = new Float32Array(2);
+    const visited: string[] = [];
+    let last: RecedingResult | undefined;
+    for (let call = 0; call < 40 && task.progress().status === 'running'; call++) {
+      last = await rh.plan({ z0: z.slice() }, { latent: Float32Array.from([0, 0.3]) }, { maxIterations: 12 });
+      const id = last.subgoal!.id!;
+      if (visited.at(-1) !== id) visited.push(id);
+      for (let t = 0; t < 2; t++) for (let j = 0; j < 2; j++) z[j] += 0.1 * last.execute[t * 2 + j];
+    }
+    // One more call notices the last success and switches to the final goal.
+    last = await rh.plan({ z0: z.slice() }, { latent: Float32Array.from([0, 0.3]) }, { maxIterations: 2 });
+    expect(visited).toEqual(['east', 'north-east', 'north']);
+    expect(task.progress().status).toBe('complete');
+    expect(task.progress().succeeded).toEqual(['east', 'north-east', 'north']);
+    expect(last.subgoal!.complete).toBe(true);
+    expect(task.history().filter((e) => e.type === 'succeeded').map((e) => ('subgoal' in e ? e.subgoal : ''))).toEqual(['east', 'north-east', 'north']);
+    expect(task.history().at(-1)!.type).toBe('completed');
+  });
+
+  it('resolves image, pose and joint targets through the injected resolvers and checks their predicates on the measured state', async () => {
+    const low = new StubPlanner();
+    const images = new Map([['shelf.png', Float32Array.from([0.7, 0.1])]]);
+    const calls: string[] = [];
+    const task = new TaskGraphPlanner(
+      low,
+      {
+        subgoals: [
+          { id: 'look', target: { kind: 'image', image: 'shelf.png' }, success: { kind: 'latentDistance', below: 0.01 }, timeout: { steps: 10 } },
+          { id: 'reach', target: { kind: 'pose', position_m: [0.5, 0.5, 0] }, success: { kind: 'poseWithin', position_m: 0.05 }, timeout: { steps: 10 } },
+          { id: 'fold', target: { kind: 'joints', positions_rad: [0.2, -0.2] }, success: { kind: 'jointsWithin', tolerance_rad: 0.01 }, timeout: { steps: 10 } },
+        ],
+      },
+      {
+        image: (ref) => (calls.push(`image:${ref}`), { latent: images.get(ref)! }),
+        pose: (p) => (calls.push(`pose:${p.position_m.join(',')}`), { latent: Float32Array.from([p.position_m[0], p.position_m[1]]) }),
+        joints: async (q, idx) => (calls.push(`joints:${q.join(',')}@${idx.join(',')}`), { latent: Float32Array.from(q), proprio: { target: Float32Array.from(q) } }),
+      },
+    );
+    const r1 = await task.plan(at(0, 0), finalGoal, budget);
+    expect(r1.subgoal!.id).toBe('look');
+    expect(Array.from(low.goals[0].latent)).toEqual([Float32Array.from([0.7, 0.1])[0], Float32Array.from([0.7, 0.1])[1]]);
+    const r2 = await task.plan(at(0.7, 0.1), finalGoal, budget); // image goal reached → pose
+    expect(r2.subgoal!.id).toBe('reach');
+    const r3 = await task.plan(at(0.46, 0.5), finalGoal, budget); // 4 cm away: within 5 cm → joints
+    expect(r3.subgoal!.id).toBe('fold');
+    expect(Array.from(low.goals[2].proprio!.target)).toEqual([Float32Array.from([0.2])[0], Float32Array.from([-0.2])[0]]);
+    const r4 = await task.plan(at(0.2, -0.18), finalGoal, budget); // joint 1 is 0.02 off: not yet
+    expect(r4.subgoal!.id).toBe('fold');
+    const r5 = await task.plan(at(0.205, -0.195), finalGoal, budget);
+    expect(r5.subgoal!.complete).toBe(true);
+    expect(low.goals.at(-1)).toBe(finalGoal);
+    expect(calls).toEqual(['image:shelf.png', 'pose:0.5,0.5,0', 'joints:0.2,-0.2@0,1']);
+  });
+
+  it('a pose predicate without a measured pose in the state is refused naming state.pose', async () => {
+    const task = new TaskGraphPlanner(
+      new StubPlanner(),
+      { subgoals: [{ id: 'p', target: { kind: 'pose', position_m: [0, 0, 0] }, success: { kind: 'poseWithin', position_m: 0.01 }, timeout: { steps: 1 } }] },
+      { pose: () => ({ latent: new Float32Array(2) }) },
+    );
+    await expect(task.plan({ z0: new Float32Array(2) }, finalGoal, budget)).rejects.toThrow(expect.objectContaining({ field: 'state.pose' }));
+  });
+
+  it('retries a timed-out sub-goal (re-resolving it, cold start), then fails with TaskFailedError once retries run out', async () => {
+    const low = new StubPlanner();
+    let resolves = 0;
+    const task = new TaskGraphPlanner(
+      low,
+      { subgoals: [{ id: 'far', target: { kind: 'image', image: 'x' }, success: { kind: 'latentDistance', below: 0.01 }, timeout: { steps: 4 }, retries: 1 }] },
+      { image: () => (resolves++, { latent: Float32Array.from([5, 5]) }) },
+      { stepsPerCall: 2 },
+    );
+    const warm = { warmStart: new Float32Array(4).fill(1) };
+    await task.plan(at(0, 0), finalGoal, budget, warm); // steps 0 → 2
+    await task.plan(at(0, 0), finalGoal, budget, warm); // 2 → 4
+    expect(low.options[1].warmStart).toBe(warm.warmStart);
+    const r = await task.plan(at(0, 0), finalGoal, budget, warm); // timeout → retry, attempt 2
+    expect(r.subgoal!.attempt).toBe(2);
+    expect(resolves).toBe(2);
+    expect(low.options[2].warmStart).toBeUndefined(); // the retry plans from scratch
+    expect(low.resets).toBe(1);
+    await task.plan(at(0, 0), finalGoal, budget, warm);
+    const failure = task.plan(at(0, 0), finalGoal, budget, warm);
+    await expect(failure).rejects.toThrow(TaskFailedError);
+    await expect(task.plan(at(0, 0), finalGoal, budget)).rejects.toThrow(/sub-goal 'far' failed after 2 attempt\(s\): not reached within 4 steps/);
+    expect(task.progress().status).toBe('failed');
+    expect(task.history().map((e) => e.type)).toEqual(['started', 'timeout', 'retry', 'timeout', 'failed']);
+    task.reset();
+    expect(task.progress()).toMatchObject({ status: 'running', index: 0, attempt: 1 });
+  });
+
+  it('a millisecond timeout uses the injected clock', async () => {
+    let now = 1000;
+    const task = new TaskGraphPlanner(new StubPlanner(), { subgoals: [latentSubgoal('slow', 1, 1, { timeout: { ms: 250 } })] }, {}, {}, () => now);
+    await task.plan(at(0, 0), finalGoal, budget);
+    now = 1249;
+    await task.plan(at(0, 0), finalGoal, budget);
+    now = 1250;
+    await expect(task.plan(at(0, 0), finalGoal, budget)).rejects.toThrow(/not reached within 250 ms/);
+  });
+
+  it('notifySurprise at or above the threshold re-resolves the target and cold-starts the low level; below it changes nothing', async () => {
+    const low = new StubPlanner();
+    let resolves = 0;
+    const task = new TaskGraphPlanner(
+      low,
+      { subgoals: [{ id: 'cup', target: { kind: 'image', image: 'cup' }, success: { kind: 'latentDistance', below: 0.01 }, timeout: { steps: 100 } }] },
+      { image: () => (resolves++, { latent: Float32Array.from([1, resolves]) }) },
+      { surpriseThreshold: 0.5 },
+    );
+    const warm = { warmStart: new Float32Array(4).fill(1) };
+    await task.plan(at(0, 0), finalGoal, budget, warm);
+    await task.plan(at(0, 0), finalGoal, budget, warm);
+    expect(task.notifySurprise(0.2)).toBe(false);
+    await task.plan(at(0, 0), finalGoal, budget, warm);
+    expect(resolves).toBe(1);
+    expect(low.options[2].warmStart).toBe(warm.warmStart);
+    expect(task.notifySurprise(0.9)).toBe(true);
+    const r = await task.plan(at(0, 0), finalGoal, budget, warm);
+    expect(resolves).toBe(2);
+    expect(Array.from(r.subgoal!.goal.latent)).toEqual([1, 2]); // the re-resolved target
+    expect(low.options[3].warmStart).toBeUndefined();
+    expect(low.resets).toBe(1);
+    expect(task.history().some((e) => e.type === 'surprise' && e.level === 0.9)).toBe(true);
+    expect(() => task.notifySurprise(NaN)).toThrow(/level/);
+  });
+});
+
+describe('malformed task graphs', () => {
+  const low = new StubPlanner();
+  const problem = (graph: unknown, resolvers = {}): string => {
+    try {
+      new TaskGraphPlanner(low, graph as TaskGraphInput, resolvers);
+    } catch (e) {
+      expect(e).toBeInstanceOf(PlanConfigError);
+      return (e as PlanConfigError).message;
+    }
+    throw new Error('expected the graph to be refused');
+  };
+
+  it('retries < 0 names subgoals.<i>.retries', () => {
+    expect(problem({ subgoals: [latentSubgoal('a', 0, 0), latentSubgoal('b', 1, 1, { retries: -1 })] })).toMatch(/subgoals\.1\.retries/);
+  });
+
+  it('an empty graph, a missing timeout, or an unknown target kind name the field', () => {
+    expect(problem({ subgoals: [] })).toMatch(/subgoals:/);
+    expect(problem({ subgoals: [latentSubgoal('a', 0, 0, { timeout: {} })] })).toMatch(/subgoals\.0\.timeout: a timeout needs steps or ms/);
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'teleport' } }] })).toMatch(/subgoals\.0\.target\.kind/);
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), extra: 1 }] })).toMatch(/subgoals\.0/);
+  });
+
+  it('duplicate ids and predicates that do not fit the target are refused', () => {
+    expect(problem({ subgoals: [latentSubgoal('a', 0, 0), latentSubgoal('a', 1, 1)] })).toMatch(/subgoals\.1\.id: 'a' is used twice/);
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), success: { kind: 'poseWithin', position_m: 0.01 } }] })).toMatch(/subgoals\.0\.success\.kind: poseWithin needs a pose target/);
+  });
+
+  it('a target kind without its resolver is refused at construction, naming the resolver', () => {
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'image', image: 'x.png' } }] })).toMatch(/subgoals\.0\.target: a 'image' target needs resolvers\.image/);
+  });
+});
