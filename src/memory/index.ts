@@ -5,7 +5,7 @@
  * durability and time conventions.
  */
 export { WorldMemory, WorldMemoryOptionsSchema } from './world-memory';
-export type { WorldMemoryOptions, ObjectQuery, NearestOptions, NearestMatch, EventQuery } from './world-memory';
+export type { WorldMemoryOptions, ObjectQuery, NearestOptions, NearestMatch, EventQuery, EpisodeSummary } from './world-memory';
 export * from './records';
 export * from './errors';
 export { MEMORY_APPLICATION_ID, MIGRATIONS, latestVersion } from './schema';

@@ -97,6 +97,24 @@ export interface EventQuery {
   order?: 'oldest-first' | 'newest-first';
 }
 
+export interface EpisodeSummary {
+  episodeId: string;
+  started_s: number;
+  note?: string;
+  /** Number of events logged in the episode. */
+  events: number;
+  /** Time of the latest event; undefined when none. */
+  lastEvent_s?: number;
+}
+
+interface EpisodeRow {
+  episode_id: string;
+  started_s: number;
+  note: string | null;
+  events: number;
+  last_event_s: number | null;
+}
+
 interface ObjectRow {
   id: string;
   label: string;
@@ -291,6 +309,10 @@ export class WorldMemory {
       hasEpisode: db.prepare(`SELECT 1 FROM episodes WHERE episode_id = ?`).pluck(),
       lastEventTime: db.prepare(`SELECT max(time_s) FROM events WHERE episode_id = ?`).pluck(),
       insertEvent: db.prepare(`INSERT INTO events (episode_id, time_s, kind, payload) VALUES (?, ?, ?, ?)`),
+      episodeSummaries: db.prepare(`
+        SELECT e.episode_id, e.started_s, e.note, count(v.seq) AS events, max(v.time_s) AS last_event_s
+        FROM episodes e LEFT JOIN events v ON v.episode_id = e.episode_id
+        GROUP BY e.episode_id ORDER BY e.started_s, e.episode_id`),
     };
   }
 
@@ -562,6 +584,19 @@ export class WorldMemory {
     });
   }
 
+  /** Every episode with its number of events and the time of its last event, oldest start first. */
+  episodes(): EpisodeSummary[] {
+    return this.guard('episodes', () =>
+      (this.stmt.episodeSummaries.all() as EpisodeRow[]).map((r) => ({
+        episodeId: r.episode_id,
+        started_s: r.started_s,
+        note: r.note ?? undefined,
+        events: r.events,
+        lastEvent_s: r.last_event_s ?? undefined,
+      })),
+    );
+  }
+
   /**
    * Appends one event after validating its payload against the schema of its
    * kind. Events of one episode must come in time order (equal times are
@@ -638,6 +673,18 @@ export class WorldMemory {
   }
 
   // -------------------------------------------------------------------------
+
+  /** The SQLite settings durability rests on, as the open connection reports them (for reports and tests). */
+  durabilitySettings(): { journalMode: string; synchronous: 'off' | 'normal' | 'full' | 'extra'; foreignKeys: boolean } {
+    return this.guard('durabilitySettings', () => {
+      const sync = this.db.pragma('synchronous', { simple: true }) as number;
+      return {
+        journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+        synchronous: (['off', 'normal', 'full', 'extra'] as const)[sync],
+        foreignKeys: this.db.pragma('foreign_keys', { simple: true }) === 1,
+      };
+    });
+  }
 
   /** Runs PRAGMA integrity_check; returns the problems found (empty when the file is sound). */
   integrityProblems(): string[] {
