@@ -72,7 +72,10 @@ export function parseCommandArgs<S extends z.ZodType>(cmd: Command<S>, argv: str
       args: argv,
       options: {
         ...Object.fromEntries(
-          Object.entries(cmd.flags).map(([k, f]) => [k, { type: f.type, short: f.short, multiple: f.multiple }]),
+          Object.entries(cmd.flags).map(([k, f]) => [
+            k,
+            { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) },
+          ]),
         ),
         help: { type: 'boolean', short: 'h' },
       },
