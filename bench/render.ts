@@ -78,23 +78,32 @@ interface Row {
   height: number;
   mode: 'render' | 'snapshot+render';
   frames: number;
-  fps: number;
-  ms_per_frame: number;
+  /** Frames per second of this process's CPU time (one dedicated core). */
+  fps_cpu: number;
+  /** Frames per second of wall time (lower on a loaded machine). */
+  fps_wall: number;
+  cpu_ms_per_frame: number;
   triangles_rasterised: number;
 }
 
-function measure(minTime_ms: number, fn: () => void): { frames: number; seconds: number } {
+/**
+ * Runs `fn` for at least `minTime_ms` of this process's CPU time. Both wall and
+ * CPU time are reported: on a shared machine the CPU-time rate is what one
+ * dedicated core would give, the wall rate is what this run got.
+ */
+function measure(minTime_ms: number, fn: () => void): { frames: number; wall_s: number; cpu_s: number } {
   for (let i = 0; i < 20; i++) fn(); // warm-up (JIT)
   let frames = 0;
   const t0 = process.hrtime.bigint();
-  let elapsed = 0n;
-  const limit = BigInt(minTime_ms) * 1_000_000n;
-  while (elapsed < limit) {
+  const c0 = process.cpuUsage();
+  let cpu_us = 0;
+  while (cpu_us < minTime_ms * 1000) {
     for (let i = 0; i < 10; i++) fn();
     frames += 10;
-    elapsed = process.hrtime.bigint() - t0;
+    const c = process.cpuUsage(c0);
+    cpu_us = c.user + c.system;
   }
-  return { frames, seconds: Number(elapsed) / 1e9 };
+  return { frames, wall_s: Number(process.hrtime.bigint() - t0) / 1e9, cpu_s: cpu_us / 1e6 };
 }
 
 async function main(): Promise<void> {
@@ -135,8 +144,9 @@ async function main(): Promise<void> {
           height: size,
           mode,
           frames: m.frames,
-          fps: Math.round(m.frames / m.seconds),
-          ms_per_frame: Number(((m.seconds * 1000) / m.frames).toFixed(4)),
+          fps_cpu: Math.round(m.frames / m.cpu_s),
+          fps_wall: Math.round(m.frames / m.wall_s),
+          cpu_ms_per_frame: Number(((m.cpu_s * 1000) / m.frames).toFixed(4)),
           triangles_rasterised: tris,
         });
       }
@@ -153,7 +163,7 @@ async function main(): Promise<void> {
     node: process.version,
     single_thread: true,
     target_fps_64: 1000,
-    target_met: target !== undefined && target.fps >= 1000,
+    target_met: target !== undefined && target.fps_cpu >= 1000,
     rows,
   };
   if (flags.json) {
@@ -161,12 +171,12 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`software camera renderer, one thread, node ${process.version}`);
-  console.log('scene       size     mode              fps     ms/frame  triangles');
+  console.log('scene       size     mode              fps(cpu)  fps(wall)  cpu ms/frame  triangles');
   for (const r of rows)
     console.log(
-      `${r.scene.padEnd(11)} ${`${r.width}x${r.height}`.padEnd(8)} ${r.mode.padEnd(17)} ${String(r.fps).padStart(6)}  ${r.ms_per_frame.toFixed(3).padStart(8)}  ${r.triangles_rasterised}`,
+      `${r.scene.padEnd(11)} ${`${r.width}x${r.height}`.padEnd(8)} ${r.mode.padEnd(17)} ${String(r.fps_cpu).padStart(8)}  ${String(r.fps_wall).padStart(9)}  ${r.cpu_ms_per_frame.toFixed(3).padStart(12)}  ${r.triangles_rasterised}`,
     );
-  console.log(`target >= 1000 fps at 64x64 (primitives, render): ${report.target_met ? 'met' : 'NOT met'} (${target?.fps} fps)`);
+  console.log(`target >= 1000 fps at 64x64 (primitives, render, cpu time): ${report.target_met ? 'met' : 'NOT met'} (${target?.fps_cpu} fps)`);
 }
 
 await main();

@@ -29,6 +29,7 @@ import {
   tessellateSphere,
   type Tessellation,
 } from './tessellate';
+import { clusterMesh, faceNormalsOf, type MeshLevel } from './meshlod';
 
 const rgbBytes = z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]);
 const rgbUnit = z.tuple([z.number().min(0), z.number().min(0), z.number().min(0)]);
@@ -55,6 +56,8 @@ export const RendererOptionsSchema = z
     infinitePlaneHalfSize_m: z.number().positive().default(50),
     /** Level of detail for round primitives: largest allowed gap between a silhouette and the true curve. */
     maxSilhouetteError_px: z.number().positive().default(0.25),
+    /** Simplify meshes by vertex clustering while the grid cell projects to at most `cell_px` pixels; false draws full meshes. */
+    meshLod: z.union([z.literal(false), z.object({ cell_px: z.number().positive() })]).default({ cell_px: 0.5 }),
     /** Skip triangles facing away from the camera (closed surfaces only look the same either way). */
     cullBackFaces: z.boolean().default(true),
   })
@@ -117,11 +120,15 @@ const NEAR = 1;
 const N_PLANES = 5;
 const ATTR = 6; // x, y, d, intensity, u, v
 const MAX_POLY = 3 + N_PLANES;
+const EMPTY = new Float64Array(0);
+// Mesh levels of detail: grid cells of radius/8 down to radius/4096.
+const LOD_FIRST_SHIFT = 3;
+const LOD_LEVELS = 10;
 
 interface MeshPrep {
-  tess: Tessellation;
-  /** Unit normal per face (flat shading). */
-  faceNormals: Float64Array;
+  full: MeshLevel;
+  /** Clustered levels, coarse to fine: cell = radius / 2^(LOD_FIRST_SHIFT + j); built on first use. */
+  levels: (MeshLevel | null | undefined)[];
   radius: number;
 }
 
@@ -394,41 +401,35 @@ class SoftwareRenderer implements Renderer {
     const nf = fc.length / 3;
     const positions = Float64Array.from(v);
     const indices = new Uint32Array(nf * 3);
-    const faceNormals = new Float64Array(nf * 3);
     for (let i = 0; i < nf * 3; i++) {
       const k = fc[i];
       if (k < 0 || k >= nv) throw new RenderError(`mesh ${meshId}: face ${Math.floor(i / 3)} refers to vertex ${k}, mesh has ${nv}`);
       indices[i] = k;
     }
-    for (let t = 0; t < nf; t++) {
-      const a = indices[t * 3] * 3;
-      const b = indices[t * 3 + 1] * 3;
-      const c = indices[t * 3 + 2] * 3;
-      const ux = positions[b] - positions[a];
-      const uy = positions[b + 1] - positions[a + 1];
-      const uz = positions[b + 2] - positions[a + 2];
-      const wx = positions[c] - positions[a];
-      const wy = positions[c + 1] - positions[a + 1];
-      const wz = positions[c + 2] - positions[a + 2];
-      const nx = uy * wz - uz * wy;
-      const ny = uz * wx - ux * wz;
-      const nz = ux * wy - uy * wx;
-      const l = Math.hypot(nx, ny, nz);
-      if (l > 0) {
-        faceNormals[t * 3] = nx / l;
-        faceNormals[t * 3 + 1] = ny / l;
-        faceNormals[t * 3 + 2] = nz / l;
-      }
-    }
     let r2 = 0;
     for (let i = 0; i < nv; i++) r2 = Math.max(r2, positions[i * 3] ** 2 + positions[i * 3 + 1] ** 2 + positions[i * 3 + 2] ** 2);
-    const prep: MeshPrep = {
-      tess: { positions, normals: new Float64Array(0), indices, vertexCount: nv, triangleCount: nf },
-      faceNormals,
-      radius: Math.sqrt(r2),
-    };
+    const full: MeshLevel = { cell_m: 0, positions, indices, faceNormals: faceNormalsOf(positions, indices), vertexCount: nv, triangleCount: nf };
+    const prep: MeshPrep = { full, levels: [], radius: Math.sqrt(r2) };
     this.meshCache.set(mesh, prep);
     return prep;
+  }
+
+  /** The coarsest clustered level whose grid cell projects below `meshLodCell_px`, else the full mesh. */
+  private meshLevel(prep: MeshPrep, depth_m: number): MeshLevel {
+    const cellMax = this.opts.meshLod === false ? 0 : (this.opts.meshLod.cell_px * Math.max(depth_m, this.opts.near_m)) / this.f;
+    for (let j = 0; j < LOD_LEVELS; j++) {
+      const cell = prep.radius / 2 ** (LOD_FIRST_SHIFT + j);
+      if (cell > cellMax) continue;
+      let lvl = prep.levels[j];
+      if (lvl === undefined) {
+        const c = clusterMesh(prep.full.positions, prep.full.indices, cell);
+        // Not worth it when clustering removes little.
+        lvl = c.triangleCount > 0.7 * prep.full.triangleCount ? null : c;
+        prep.levels[j] = lvl;
+      }
+      return lvl ?? prep.full;
+    }
+    return prep.full;
   }
 
   private planeHalf(s: number): number {
@@ -526,7 +527,7 @@ class SoftwareRenderer implements Renderer {
     let sx = 1;
     let sy = 1;
     let sz = 1;
-    let tess: Tessellation;
+    let tess: Tessellation | MeshLevel;
     let faceNormals: Float64Array | null = null;
     const [gx, gy, gd] = this.toCamera(g.pos[0], g.pos[1], g.pos[2]);
     const R = this.boundRadius(g, meshes);
@@ -567,9 +568,9 @@ class SoftwareRenderer implements Renderer {
         sy = this.planeHalf(s[1]);
         break;
       case GeomType.mesh: {
-        const prep = this.meshPrep(meshes[g.meshId], g.meshId);
-        tess = prep.tess;
-        faceNormals = prep.faceNormals;
+        const lvl = this.meshLevel(this.meshPrep(meshes[g.meshId], g.meshId), gd - R);
+        tess = lvl;
+        faceNormals = lvl.faceNormals;
         break;
       }
       default:
@@ -595,7 +596,7 @@ class SoftwareRenderer implements Renderer {
     const nv = tess.vertexCount;
     this.ensureCapacity(nv);
     const P = tess.positions;
-    const N = tess.normals;
+    const N = faceNormals === null ? (tess as Tessellation).normals : EMPTY;
     const vx = this.vx, vy = this.vy, vd = this.vd, psx = this.sx, psy = this.sy, piz = this.siz, vi = this.vi, oc = this.oc;
     const vu = this.vu, vv = this.vv;
     const f = this.f, cx = this.cx, cy = this.cy;
@@ -797,84 +798,98 @@ class SoftwareRenderer implements Renderer {
     const b20 = isTopLeft(X0 - X2, Y0 - Y2) ? 0 : -1;
     const b01 = isTopLeft(X1 - X0, Y1 - Y0) ? 0 : -1;
 
-    const inv = 1 / area;
+    // Attributes are interpolated from the unsnapped vertex positions (coverage uses the snapped
+    // ones), so snapping does not tilt depth across large triangles. Fall back to the snapped
+    // weights for slivers whose float area disagrees.
+    const fx0 = T[0], fy0 = T[1], fx1 = T[o1], fy1 = T[o1 + 1], fx2 = T[o2], fy2 = T[o2 + 1];
+    const fArea = (fx1 - fx0) * (fy2 - fy0) - (fy1 - fy0) * (fx2 - fx0);
+    let g12: number, g20: number, g01: number, gx12: number, gx20: number, gx01: number, gy12: number, gy20: number, gy01: number, inv: number;
+    if (fArea > 1e-9) {
+      const Px = px0 + 0.5, Py = py0 + 0.5;
+      g12 = (fx2 - fx1) * (Py - fy1) - (fy2 - fy1) * (Px - fx1);
+      g20 = (fx0 - fx2) * (Py - fy2) - (fy0 - fy2) * (Px - fx2);
+      g01 = (fx1 - fx0) * (Py - fy0) - (fy1 - fy0) * (Px - fx0);
+      gx12 = -(fy2 - fy1); gy12 = fx2 - fx1;
+      gx20 = -(fy0 - fy2); gy20 = fx0 - fx2;
+      gx01 = -(fy1 - fy0); gy01 = fx1 - fx0;
+      inv = 1 / fArea;
+    } else {
+      g12 = e12; g20 = e20; g01 = e01;
+      gx12 = dx12; gx20 = dx20; gx01 = dx01;
+      gy12 = dy12; gy20 = dy20; gy01 = dy01;
+      inv = 1 / area;
+    }
     const z0 = T[2], z1 = T[o1 + 2], z2 = T[o2 + 2];
     const l0 = T[3], l1 = T[o1 + 3], l2 = T[o2 + 3];
-    const zRow0 = (z0 * e12 + z1 * e20 + z2 * e01) * inv;
-    const dzx = (z0 * dx12 + z1 * dx20 + z2 * dx01) * inv;
-    const dzy = (z0 * dy12 + z1 * dy20 + z2 * dy01) * inv;
-    const lRow0 = (l0 * e12 + l1 * e20 + l2 * e01) * inv;
-    const dlx = (l0 * dx12 + l1 * dx20 + l2 * dx01) * inv;
-    const dly = (l0 * dy12 + l1 * dy20 + l2 * dy01) * inv;
+    const zRow0 = (z0 * g12 + z1 * g20 + z2 * g01) * inv;
+    const dzx = (z0 * gx12 + z1 * gx20 + z2 * gx01) * inv;
+    const dzy = (z0 * gy12 + z1 * gy20 + z2 * gy01) * inv;
+    const lRow0 = (l0 * g12 + l1 * g20 + l2 * g01) * inv;
+    const dlx = (l0 * gx12 + l1 * gx20 + l2 * gx01) * inv;
+    const dly = (l0 * gy12 + l1 * gy20 + l2 * gy01) * inv;
 
     const zb = this.zbuf;
     const out = this.rgbOut;
     const cr = this.cr, cg = this.cg, cb = this.cb;
+    const last = px1 - px0;
     let r0 = e12 + b12, r1 = e20 + b20, r2 = e01 + b01;
     let zr = zRow0;
     let lr = lRow0;
 
-    if (this.checker) {
-      // Plane coordinates are perspective-correct: u * iz is affine in screen space.
+    // Checker planes: plane coordinates are perspective-correct (u * iz is affine in screen space).
+    const checker = this.checker;
+    let ur = 0, dux = 0, duy = 0, vr = 0, dvx = 0, dvy = 0;
+    if (checker) {
       const u0 = T[4] * z0, u1 = T[o1 + 4] * z1, u2 = T[o2 + 4] * z2;
       const v0 = T[5] * z0, v1 = T[o1 + 5] * z1, v2 = T[o2 + 5] * z2;
-      let ur = (u0 * e12 + u1 * e20 + u2 * e01) * inv;
-      const dux = (u0 * dx12 + u1 * dx20 + u2 * dx01) * inv;
-      const duy = (u0 * dy12 + u1 * dy20 + u2 * dy01) * inv;
-      let vr = (v0 * e12 + v1 * e20 + v2 * e01) * inv;
-      const dvx = (v0 * dx12 + v1 * dx20 + v2 * dx01) * inv;
-      const dvy = (v0 * dy12 + v1 * dy20 + v2 * dy01) * inv;
-      const invCell = 1 / this.cell;
-      const dark = this.dark;
-      for (let py = py0; py <= py1; py++) {
-        let w0 = r0, w1 = r1, w2 = r2, zz = zr, ll = lr, uu = ur, vv = vr;
-        let i = py * W + px0;
-        for (let px = px0; px <= px1; px++, i++) {
-          if (w0 >= 0 && w1 >= 0 && w2 >= 0 && zz > zb[i]) {
+      ur = (u0 * g12 + u1 * g20 + u2 * g01) * inv;
+      dux = (u0 * gx12 + u1 * gx20 + u2 * gx01) * inv;
+      duy = (u0 * gy12 + u1 * gy20 + u2 * gy01) * inv;
+      vr = (v0 * g12 + v1 * g20 + v2 * g01) * inv;
+      dvx = (v0 * gx12 + v1 * gx20 + v2 * gx01) * inv;
+      dvy = (v0 * gy12 + v1 * gy20 + v2 * gy01) * inv;
+    }
+    const invCell = 1 / this.cell;
+    const dark = this.dark;
+    const a = this.alpha;
+    const blend = a < 1;
+    const ia = 1 - a;
+
+    for (let py = py0; py <= py1; py++, r0 += dy12, r1 += dy20, r2 += dy01, zr += dzy, lr += dly, ur += duy, vr += dvy) {
+      // The row's covered span [k0, k1] from the three edge functions, exactly (integers).
+      const k0 = Math.max(firstInside(r0, dx12), firstInside(r1, dx20), firstInside(r2, dx01));
+      const k1 = Math.min(last, lastInside(r0, dx12, last), lastInside(r1, dx20, last), lastInside(r2, dx01, last));
+      if (k0 > k1) continue;
+      let zz = zr + k0 * dzx;
+      let ll = lr + k0 * dlx;
+      let i = py * W + px0 + k0;
+      const iEnd = i + (k1 - k0);
+      if (checker) {
+        let uu = ur + k0 * dux;
+        let vv = vr + k0 * dvx;
+        for (; i <= iEnd; i++, zz += dzx, ll += dlx, uu += dux, vv += dvx) {
+          if (zz > zb[i]) {
             zb[i] = zz;
-            const iz = 1 / zz;
-            const parity = (Math.floor(uu * iz * invCell) + Math.floor(vv * iz * invCell)) & 1;
-            const k = parity ? ll * dark : ll;
+            const iz = invCell / zz;
+            const k = (Math.floor(uu * iz) + Math.floor(vv * iz)) & 1 ? ll * dark : ll;
             const o = i * 3;
             out[o] = cr * k;
             out[o + 1] = cg * k;
             out[o + 2] = cb * k;
           }
-          w0 += dx12; w1 += dx20; w2 += dx01; zz += dzx; ll += dlx; uu += dux; vv += dvx;
         }
-        r0 += dy12; r1 += dy20; r2 += dy01; zr += dzy; lr += dly; ur += duy; vr += dvy;
-      }
-      return;
-    }
-
-    if (this.alpha < 1) {
-      const a = this.alpha;
-      const ia = 1 - a;
-      const ar = cr * a, ag = cg * a, ab = cb * a;
-      for (let py = py0; py <= py1; py++) {
-        let w0 = r0, w1 = r1, w2 = r2, zz = zr, ll = lr;
-        let i = py * W + px0;
-        for (let px = px0; px <= px1; px++, i++) {
-          if (w0 >= 0 && w1 >= 0 && w2 >= 0 && zz > zb[i]) {
+      } else if (blend) {
+        for (; i <= iEnd; i++, zz += dzx, ll += dlx) {
+          if (zz > zb[i]) {
             const o = i * 3;
-            out[o] = ar * ll + out[o] * ia;
-            out[o + 1] = ag * ll + out[o + 1] * ia;
-            out[o + 2] = ab * ll + out[o + 2] * ia;
+            const k = ll * a;
+            out[o] = cr * k + out[o] * ia;
+            out[o + 1] = cg * k + out[o + 1] * ia;
+            out[o + 2] = cb * k + out[o + 2] * ia;
           }
-          w0 += dx12; w1 += dx20; w2 += dx01; zz += dzx; ll += dlx;
         }
-        r0 += dy12; r1 += dy20; r2 += dy01; zr += dzy; lr += dly;
-      }
-      return;
-    }
-
-    for (let py = py0; py <= py1; py++) {
-      let w0 = r0, w1 = r1, w2 = r2, zz = zr, ll = lr;
-      let i = py * W + px0;
-      let entered = false;
-      for (let px = px0; px <= px1; px++, i++) {
-        if (w0 >= 0 && w1 >= 0 && w2 >= 0) {
-          entered = true;
+      } else {
+        for (; i <= iEnd; i++, zz += dzx, ll += dlx) {
           if (zz > zb[i]) {
             zb[i] = zz;
             const o = i * 3;
@@ -882,12 +897,31 @@ class SoftwareRenderer implements Renderer {
             out[o + 1] = cg * ll;
             out[o + 2] = cb * ll;
           }
-        } else if (entered) break; // convex: the row's span is over
-        w0 += dx12; w1 += dx20; w2 += dx01; zz += dzx; ll += dlx;
+        }
       }
-      r0 += dy12; r1 += dy20; r2 += dy01; zr += dzy; lr += dly;
     }
   }
+}
+
+/** Smallest k >= 0 with w + k*s >= 0 (integers); a large value when no k qualifies. */
+function firstInside(w: number, s: number): number {
+  if (w >= 0) return 0;
+  if (s <= 0) return 1e9;
+  let k = Math.ceil(-w / s);
+  // Guard the float division (operands are exact integers below 2^53).
+  while (k > 0 && w + (k - 1) * s >= 0) k--;
+  while (w + k * s < 0) k++;
+  return k;
+}
+
+/** Largest k <= last with w + k*s >= 0 (integers), assuming k = 0 qualifies or firstInside says otherwise. */
+function lastInside(w: number, s: number, last: number): number {
+  if (s >= 0) return last;
+  if (w < 0) return -1;
+  let k = Math.floor(w / -s);
+  while (w + k * s < 0) k--;
+  while (w + (k + 1) * s >= 0) k++;
+  return k < last ? k : last;
 }
 
 /** For triangles with positive area in y-down screen space: a top edge runs exactly rightwards, a left edge upwards. */
