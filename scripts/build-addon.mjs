@@ -9,7 +9,7 @@
 // Also answers queries from binding.gyp and tests (--list-sources, --isa-variants,
 // --has-sources, --package-version, --find-node-gyp) and exits.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,7 +135,6 @@ async function buildWithCmakeJs(jobs, cudaMode) {
     config: 'Release',
     parallel: jobs,
     cMakeOptions: { JEPA_CUDA: cudaMode },
-    log: true,
   };
   const buildSystem = new BuildSystem(options);
   // cmake-js only treats a project as Node-API (headers from node-api-headers,
@@ -148,6 +147,10 @@ async function buildWithCmakeJs(jobs, cudaMode) {
   log(`compiling with ${jobs} parallel jobs`);
   await buildSystem.build();
   if (!existsSync(CMAKE_OUTPUT)) throw new BuildError(`cmake-js finished but ${CMAKE_OUTPUT} was not produced`);
+  // The build is current now even when nothing needed relinking (e.g. only this
+  // script changed); mark it so the next run skips.
+  const now = new Date();
+  utimesSync(CMAKE_OUTPUT, now, now);
 }
 
 function buildWithNodeGyp(jobs) {
