@@ -26,6 +26,7 @@ export class CemPlanner extends SamplingPlanner {
   private readonly stdMomentum: number;
   private readonly idx: Int32Array;
   private readonly acc: Float64Array;
+  private readonly sq: Float64Array;
 
   constructor(model: WorldModel, options: CemOptions, terms: readonly BatchEnergyTerm[] = []) {
     const o = parsePlannerOptions(cemOptionsSchema, options, 'CEM options');
@@ -36,6 +37,7 @@ export class CemPlanner extends SamplingPlanner {
     this.stdMomentum = o.stdMomentum;
     this.idx = new Int32Array(o.samples);
     this.acc = new Float64Array(o.horizon * model.dims.actionDim);
+    this.sq = new Float64Array(o.horizon * model.dims.actionDim);
   }
 
   protected update(ctx: UpdateContext): void {
@@ -44,27 +46,29 @@ export class CemPlanner extends SamplingPlanner {
     const idx = this.idx;
     for (let n = 0; n < N; n++) idx[n] = n;
     selectSmallest(idx, energies, N, K);
-    const acc = this.acc;
-    acc.fill(0);
+    // Elite mean, then elite variance (two passes, row-contiguous reads).
+    const mu = this.acc;
+    const v = this.sq;
+    mu.fill(0);
+    v.fill(0);
     for (let k = 0; k < K; k++) {
       const base = idx[k] * D;
-      for (let i = 0; i < D; i++) acc[i] += actions[base + i];
+      for (let i = 0; i < D; i++) mu[i] += actions[base + i];
+    }
+    const invK = 1 / K;
+    for (let i = 0; i < D; i++) mu[i] *= invK;
+    for (let k = 0; k < K; k++) {
+      const base = idx[k] * D;
+      for (let i = 0; i < D; i++) {
+        const d = actions[base + i] - mu[i];
+        v[i] += d * d;
+      }
     }
     const m = this.options.momentum;
     const sm = this.stdMomentum;
-    const invK = 1 / K;
-    for (let i = 0; i < D; i++) acc[i] *= invK; // acc = elite mean
-    // Elite variance (two-pass for accuracy), then smoothed updates.
-    for (let i = 0; i < D; i++) std[i] = sm * std[i] + (1 - sm) * Math.sqrt(eliteVariance(actions, idx, K, D, i, acc[i]));
-    for (let i = 0; i < D; i++) mean[i] = m * mean[i] + (1 - m) * acc[i];
+    for (let i = 0; i < D; i++) {
+      std[i] = sm * std[i] + (1 - sm) * Math.sqrt(v[i] * invK);
+      mean[i] = m * mean[i] + (1 - m) * mu[i];
+    }
   }
-}
-
-function eliteVariance(actions: Float32Array, idx: Int32Array, K: number, D: number, i: number, m: number): number {
-  let s = 0;
-  for (let k = 0; k < K; k++) {
-    const d = actions[idx[k] * D + i] - m;
-    s += d * d;
-  }
-  return s / K;
 }

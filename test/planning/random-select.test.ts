@@ -65,6 +65,17 @@ describe('Random', () => {
     expect(beyond35 / n).toBeLessThan(0.0007);
   });
 
+  it('fillNormal (the inlined hot loop) draws exactly the stream normal() draws', () => {
+    const a = new Random(99);
+    const b = new Random(99);
+    const x = new Float32Array(50_000);
+    a.fillNormal(x);
+    let mismatches = 0;
+    for (let i = 0; i < x.length; i++) if (x[i] !== Math.fround(b.normal())) mismatches++;
+    expect(mismatches).toBe(0);
+    expect(a.nextInt32()).toBe(b.nextInt32()); // and leaves the generator in the same state
+  });
+
   it('fillNormal fills only the requested range', () => {
     const x = new Float32Array(10).fill(7);
     new Random(1).fillNormal(x, 3, 6);
