@@ -5,7 +5,7 @@
  * checks and arena, and a fuzz run that must only ever load or throw
  * SafetensorsError (this suite runs in a forked worker, so a crash fails it).
  */
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,13 +13,20 @@ import { isNativeSafetensorsError, loadNativeAddon, type NativeAddon } from '../
 import { encodeSafetensors, encodeSafetensorsRaw, malformedSafetensorsCorpus } from '../helpers/safetensors-corpus';
 
 const DATA = '../shared/data/safetensors';
+const ABUSE_FILE = `${DATA}/safetensors-cpp/test/safetensors_abuse_attempt_1.safetensors`;
+// Every .safetensors file under the shared data except the known-malformed one.
+const ALL_VALID = (readdirSync(DATA, { recursive: true }) as string[])
+  .filter((f) => f.endsWith('.safetensors'))
+  .map((f) => `${DATA}/${f.split(path.sep).join('/')}`)
+  .filter((f) => f !== ABUSE_FILE)
+  .sort();
+// The ones specific tests below decode by hand.
 const VALID_FILES = [
   `${DATA}/safetensors-cpp/gen/model.safetensors`,
   `${DATA}/candle/mel_filters.safetensors`,
   `${DATA}/candle/candle-examples/examples/csm/voices.safetensors`,
   `${DATA}/candle/candle-examples/examples/encodec/jfk-codes.safetensors`,
 ];
-const ABUSE_FILE = `${DATA}/safetensors-cpp/test/safetensors_abuse_attempt_1.safetensors`;
 
 let addon: NativeAddon;
 let dir: string;
@@ -67,7 +74,11 @@ function catchError(fn: () => unknown): unknown {
 }
 
 describe('real files from ../shared/data', () => {
-  it.each(VALID_FILES)('inspects %s with the names, dtypes, shapes and offsets of an independent parse', (file) => {
+  it('finds the four valid files of the shared data', () => {
+    expect(ALL_VALID).toEqual([...VALID_FILES].sort());
+  });
+
+  it.each(ALL_VALID)('inspects %s with the names, dtypes, shapes and offsets of an independent parse', (file) => {
     const ours = independentHeader(file);
     const info = addon.inspectSafetensors(file);
     expect(info.tensors).toEqual(ours.tensors);

@@ -350,7 +350,7 @@ bool jsonToU64(const JsonValue& v, std::uint64_t* out) {
 
 std::string describeNumberProblem(const JsonValue& v) {
   if (v.kind != JsonValue::Kind::Number) return "is not a number";
-  if (v.numberIsNegative && v.text != "-0") return v.text + " is negative";
+  if (v.numberIsNegative) return v.text + " is negative";
   if (!v.numberIsInteger) return v.text + " is not an integer";
   return v.text + " does not fit in 64 bits";
 }
