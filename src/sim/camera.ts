@@ -6,7 +6,10 @@
 import type { CameraImage } from '../robot/arm';
 import type { MjSim } from './mujoco';
 import { createRenderer, type Renderer } from './render/renderer';
-import { snapshotFromMujoco, type MujocoDataLike, type MujocoModelLike } from './render/snapshot';
+import { snapshotFromMujoco, type MujocoDataLike, type MujocoModelLike, type SceneCamera } from './render/snapshot';
+
+export { freeCamera } from './render/snapshot';
+export type { SceneCamera } from './render/snapshot';
 
 export interface ImageOptions {
   width: number;
@@ -28,12 +31,19 @@ export class SimCameras {
     return r;
   }
 
-  /** Images of `cameras` at the simulator's current state (after step/forward). */
-  render(sim: MjSim, cameras: readonly string[], options: ImageOptions): Record<string, CameraImage> {
+  /**
+   * Images at the simulator's current state (after step/forward), keyed by
+   * camera name. A camera is the name of one in the model, or a free camera
+   * (see `freeCamera`) for models that define none.
+   */
+  render(sim: MjSim, cameras: readonly (string | SceneCamera)[], options: ImageOptions): Record<string, CameraImage> {
     const snapshot = snapshotFromMujoco(sim.model as unknown as MujocoModelLike, sim.data as unknown as MujocoDataLike);
     const r = this.renderer(options.width, options.height);
     const out: Record<string, CameraImage> = {};
-    for (const name of cameras) out[name] = r.render(snapshot, name, { depth: options.depth ?? false, copy: true });
+    for (const cam of cameras) {
+      const name = typeof cam === 'string' ? cam : cam.name;
+      out[name] = r.render(snapshot, cam, { depth: options.depth ?? false, copy: true });
+    }
     return out;
   }
 }

@@ -292,6 +292,8 @@ export interface SimState {
 /** A compiled model with its data, and the operations src/sim needs. */
 export class MjSim {
   private freed = false;
+  private readonly ids = new Map<string, number>();
+  private ctrlRangeCache: Float64Array | undefined;
   readonly nq: number;
   readonly nv: number;
   readonly nu: number;
@@ -399,8 +401,13 @@ export class MjSim {
   /** Id of a named object, or an MjNameNotFoundError. */
   id(kind: MjObjKind, name: string): number {
     this.live();
-    const id = this.mj.mj_name2id(this.model, MjObj[kind], name);
-    if (id < 0) throw new MjNameNotFoundError(kind, name, this.modelName);
+    const key = `${kind}:${name}`;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.mj.mj_name2id(this.model, MjObj[kind], name);
+      if (id < 0) throw new MjNameNotFoundError(kind, name, this.modelName);
+      this.ids.set(key, id);
+    }
     return id;
   }
 
@@ -436,8 +443,9 @@ export class MjSim {
     return [p[3 * i], p[3 * i + 1], p[3 * i + 2]];
   }
 
-  /** ctrlrange of every actuator as [lo0, hi0, lo1, hi1, ...]; unlimited actuators get ±Infinity. */
+  /** ctrlrange of every actuator (read once; the model's ranges do not change) as [lo0, hi0, lo1, hi1, ...]; unlimited actuators get ±Infinity. */
   ctrlRange(): Float64Array {
+    if (this.ctrlRangeCache !== undefined) return this.ctrlRangeCache;
     const range = this.model.actuator_ctrlrange as Float64Array;
     const limited = this.model.actuator_ctrllimited as Uint8Array;
     const out = new Float64Array(2 * this.nu);
@@ -445,6 +453,7 @@ export class MjSim {
       out[2 * i] = limited[i] ? range[2 * i] : -Infinity;
       out[2 * i + 1] = limited[i] ? range[2 * i + 1] : Infinity;
     }
+    this.ctrlRangeCache = out;
     return out;
   }
 

@@ -105,7 +105,7 @@ export function armSceneXml(): string {
     <light name="sun" pos="0.4 0 2" dir="0 0 -1" directional="true" diffuse="0.7 0.7 0.7"/>
     <geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" rgba="0.55 0.55 0.5 1" class="world"/>
     <geom name="table" type="box" pos="0.45 0 -0.025" size="0.55 0.6 0.025" rgba="0.62 0.48 0.34 1" class="world"/>
-    <camera name="front" pos="1.45 0 0.8" xyaxes="${lookAtXyaxes([1.45, 0, 0.8], [0.4, 0, 0.05])}" fovy="50"/>
+    <camera name="front" pos="1.5 0 0.75" xyaxes="${lookAtXyaxes([1.5, 0, 0.75], [0.3, 0, 0.25])}" fovy="50"/>
     <geom type="cylinder" fromto="0 0 0 0 0 ${fmt(PANDA_DH.d_m[0] - 0.06)}" size="0.06" rgba="0.92 0.92 0.92 1" class="arm"/>
     ${chain}
     <body name="cube" pos="0.5 0 ${fmt(CUBE_HALF_m)}">
