@@ -179,6 +179,8 @@ export class WorldMemory {
   private closed = false;
   private latentSize: number | undefined;
   private readonly stmt: ReturnType<WorldMemory['prepareStatements']>;
+  /** events() statements, prepared on first use per filter/order/limit combination. */
+  private readonly eventQueries = new Map<string, Database.Statement>();
 
   /**
    * Opens (creating and migrating when needed) the memory file. Throws
@@ -186,17 +188,12 @@ export class WorldMemory {
    * each naming the file.
    */
   static open(options: WorldMemoryOptions): WorldMemory {
-    const parsed = WorldMemoryOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new MemoryInputError('WorldMemory.open', `options.${issue.path.join('.')}`, issue.message);
-    }
-    return new WorldMemory(parsed.data, MIGRATIONS);
+    return new WorldMemory(parseInput(WorldMemoryOptionsSchema, options, 'WorldMemory.open', 'options'), MIGRATIONS);
   }
 
   /** For tests of the migration machinery: open with an explicit migration list. */
   static openWithMigrations(options: WorldMemoryOptions, migrations: readonly Migration[]): WorldMemory {
-    return new WorldMemory(WorldMemoryOptionsSchema.parse(options), migrations);
+    return new WorldMemory(parseInput(WorldMemoryOptionsSchema, options, 'WorldMemory.openWithMigrations', 'options'), migrations);
   }
 
   private constructor(options: z.output<typeof WorldMemoryOptionsSchema>, migrations: readonly Migration[]) {
@@ -648,8 +645,14 @@ export class WorldMemory {
       const orderBy = q.episodeId !== undefined ? `time_s ${dir}, seq ${dir}` : `seq ${dir}`;
       const sql =
         `SELECT * FROM events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy}` +
-        (q.limit !== undefined ? ` LIMIT ${q.limit}` : '');
-      const rows = this.db.prepare(sql).all(...args) as EventRow[];
+        (q.limit !== undefined ? ' LIMIT ?' : '');
+      if (q.limit !== undefined) args.push(q.limit);
+      let statement = this.eventQueries.get(sql);
+      if (statement === undefined) {
+        statement = this.db.prepare(sql);
+        this.eventQueries.set(sql, statement);
+      }
+      const rows = statement.all(...args) as EventRow[];
       return rows.map((r) => this.toEvent(r));
     });
   }
