@@ -1,0 +1,367 @@
+/**
+ * The embedded simulator's tasks wired into the control loop: for each task,
+ * the arm (SimArm), the action adapter (model action ↔ shield command ↔
+ * actuator targets), the guardrails (config/safety/sim-*.yaml), the planner
+ * (CEM in a receding horizon, optionally under a task graph), and the world
+ * model — a checkpoint given with --model, or a linear state-space model
+ * fitted on the spot from random exploration on training seeds (system
+ * identification; the pixel JEPA models of `jepa train` replace it once
+ * they ship).
+ *
+ * Model actions are steps away from holding still, so a zero action is always
+ * safe and the sampling distribution starts centred on it:
+ *  - arm tasks: joint-target deltas (7 joints + gripper), actuator target = q + a;
+ *  - two-rooms: the point mass's velocity, m/s.
+ */
+import { resolve } from 'node:path';
+import type { WorldModel } from '../addon/types';
+import { loadModel } from '../addon/index';
+import { createNativeModel } from '../addon/native-model';
+import { createReferenceModel } from '../addon/reference';
+import { isNativeAddonNotFound } from '../addon/native';
+import type { CheckpointConfig } from '../model/config';
+import { SurpriseMonitor } from '../perception/surprise';
+import { CemPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type Planner } from '../planning/index';
+import type { Observation } from '../robot/arm';
+import { guardrailBarrierTerms } from '../safety/barriers';
+import { type Guardrails, loadGuardrails } from '../safety/guardrails';
+import { Shield, type ShieldDecision } from '../safety/shield';
+import { SimArm } from '../sim/sim-arm';
+import { SimEnv } from '../sim/env';
+import { Rng } from '../sim/rng';
+import { EVAL_SEEDS, TRAIN_SEEDS } from '../sim/tasks/seeds';
+import type { TaskName } from '../sim/tasks/types';
+import { TWO_ROOMS_DOOR_Y_m, TWO_ROOMS_MAX_SPEED_mps, TWO_ROOMS_WALL_HALF_THICKNESS_m, TWO_ROOMS_AGENT_RADIUS_m } from '../sim/scenes/two-rooms';
+import { fitLinearDynamics, linearCheckpoint } from '../train/linear';
+import type { ActionAdapter, LoopStages } from './loop';
+
+export class EmbeddedTaskError extends Error {
+  override name = 'EmbeddedTaskError';
+}
+
+/** Tasks whose state-space model captures what success depends on. */
+export const STATE_MODEL_TASKS = ['reach', 'two-rooms'] as const satisfies readonly TaskName[];
+
+interface TaskWiring {
+  safetyFile: string;
+  /** Per model-action dim, the largest step (symmetric bounds). */
+  actionLimit: number[];
+  /** Guarded joints = the first n proprio entries. */
+  guardedJoints: number;
+  adapter(period_s: number): ActionAdapter;
+}
+
+const ARM_DELTA_rad = 0.06;
+const GRIPPER_DELTA_m = 0.01;
+
+function armAdapter(): ActionAdapter {
+  const J = 7;
+  return {
+    toCommand(action, obs, period_s, stamp_s) {
+      const positions = Array.from({ length: J }, (_, j) => obs.jointPositions[j]! + action[j]!);
+      return { kind: 'target', positions, duration_s: period_s, stamp_s };
+    },
+    toArmAction(decision: ShieldDecision, action, obs) {
+      if (decision.verdict === 'halt' || !decision.trajectory) return this.hold(obs);
+      const pts = decision.trajectory.points;
+      const last = pts[pts.length - 1]!;
+      // Within this period the arm covers 1/timeScale of the (slowed) step.
+      const f = Math.min(1, 1 / decision.timeScale);
+      const out = new Float64Array(J + 1);
+      for (let j = 0; j < J; j++) out[j] = obs.jointPositions[j]! + f * (last.positions[j]! - obs.jointPositions[j]!);
+      out[J] = obs.jointPositions[J]! + action[J]!;
+      return out;
+    },
+    hold(obs) {
+      return Float64Array.from(obs.jointPositions.subarray(0, J + 1));
+    },
+    guardedState(obs) {
+      return { positions: obs.jointPositions.subarray(0, J), velocities: obs.jointVelocities.subarray(0, J) };
+    },
+    modelActionOf(armAction, obs) {
+      return Float32Array.from({ length: J + 1 }, (_, j) => armAction[j]! - obs.jointPositions[j]!);
+    },
+  };
+}
+
+function pointMassAdapter(): ActionAdapter {
+  return {
+    toCommand(action, obs, period_s, stamp_s) {
+      const positions = [0, 1].map((j) => obs.jointPositions[j]! + action[j]! * period_s);
+      return { kind: 'target', positions, duration_s: period_s, stamp_s };
+    },
+    toArmAction(decision, _action, obs, period_s) {
+      if (decision.verdict === 'halt' || !decision.trajectory) return this.hold(obs);
+      const last = decision.trajectory.points[decision.trajectory.points.length - 1]!;
+      const f = 1 / Math.max(1, decision.timeScale);
+      return Float64Array.from([0, 1], (j) => (f * (last.positions[j]! - obs.jointPositions[j]!)) / period_s);
+    },
+    hold() {
+      return new Float64Array(2);
+    },
+    guardedState(obs) {
+      return { positions: obs.jointPositions, velocities: obs.jointVelocities };
+    },
+    modelActionOf(armAction) {
+      return Float32Array.from(armAction);
+    },
+  };
+}
+
+const WIRING: Partial<Record<TaskName, TaskWiring>> = {
+  reach: {
+    safetyFile: 'config/safety/sim-arm.yaml',
+    actionLimit: [...Array(7).fill(ARM_DELTA_rad), GRIPPER_DELTA_m],
+    guardedJoints: 7,
+    adapter: armAdapter,
+  },
+  'two-rooms': {
+    safetyFile: 'config/safety/sim-two-rooms.yaml',
+    actionLimit: [TWO_ROOMS_MAX_SPEED_mps * 0.9, TWO_ROOMS_MAX_SPEED_mps * 0.9],
+    guardedJoints: 2,
+    adapter: pointMassAdapter,
+  },
+};
+
+function wiringFor(task: TaskName): TaskWiring {
+  const w = WIRING[task];
+  if (!w) {
+    throw new EmbeddedTaskError(
+      `task '${task}' needs a model that sees its objects (a pixel JEPA model from \`jepa train\`); ` +
+        `the embedded runtime can currently run ${STATE_MODEL_TASKS.join(', ')} with state-space models`,
+    );
+  }
+  return w;
+}
+
+/** Root of the package (config/ lives there), whatever the working directory. */
+function packagePath(rel: string): string {
+  return resolve(new URL('../..', import.meta.url).pathname, rel);
+}
+
+export interface FitOptions {
+  transitions?: number;
+  seed?: number;
+  backend?: 'auto' | 'cpu' | 'reference';
+}
+
+/**
+ * Fits a linear state-space model for `task` from random exploration in model-action
+ * space (smooth random walk inside the action limits) on training seeds.
+ */
+export async function fitStateModel(task: TaskName, options: FitOptions = {}): Promise<{ config: CheckpointConfig; tensors: Map<string, Float32Array> }> {
+  const w = wiringFor(task);
+  const env = await SimEnv.create({ task, render: false });
+  try {
+    const S = env.task.spec.proprioJoints.length;
+    const A = w.actionLimit.length;
+    const T = options.transitions ?? 3000;
+    const period_s = env.task.spec.frameskip * env.sim.timestep;
+    const adapter = w.adapter(period_s);
+    const rng = new Rng(options.seed ?? 17, 99);
+    const states = new Float64Array(T * S), actions = new Float64Array(T * A), next = new Float64Array(T * S);
+    let obs = env.reset(TRAIN_SEEDS.start + (options.seed ?? 17)).observation;
+    let episode = 0;
+    const a = new Float32Array(A);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < A; j++) {
+        const lim = w.actionLimit[j]!;
+        a[j] = Math.max(-lim, Math.min(lim, 0.7 * a[j]! + 0.6 * lim * rng.normal()));
+      }
+      const o: Observation = { images: {}, jointPositions: obs.jointPositions, jointVelocities: obs.jointVelocities, time: obs.time };
+      const still: ShieldDecision = { verdict: 'pass', reasons: [], detail: '', time_s: 0, timeScale: 1, trajectory: null, hold: null, metrics: { samples: 0, minZoneDistance_m: 0, minSeparation_m: 0, protectiveSeparation_m: 0, tcpSpeedBound_mps: 0, robotSpeedBound_mps: 0 }, source: 'command' };
+      const cmd = adapter.toCommand(a, o, period_s, 0);
+      const positions = cmd.kind === 'target' ? cmd.positions : [];
+      const armAction = adapter.toArmAction({ ...still, trajectory: { joint_names: [], points: [{ positions, time_from_start_s: period_s }] } }, a, o, period_s);
+      const r = env.step(armAction);
+      const applied = adapter.modelActionOf(r.applied, o, period_s);
+      states.set(obs.jointPositions, t * S);
+      actions.set(applied, t * A);
+      next.set(r.observation.jointPositions, t * S);
+      obs = r.observation;
+      if (r.step >= 60) {
+        episode++;
+        obs = env.reset(TRAIN_SEEDS.start + (options.seed ?? 17) + episode).observation;
+        a.fill(0);
+      }
+    }
+    const fit = fitLinearDynamics({ stateDim: S, actionDim: A, states, actions, nextStates: next, count: T });
+    return linearCheckpoint(
+      `${task}-linear`,
+      fit,
+      {
+        stateDim: S,
+        actionDim: A,
+        low: w.actionLimit.map((l) => -l),
+        high: w.actionLimit,
+        frameskip: env.task.spec.frameskip,
+        stateNames: [...env.task.spec.proprioJoints],
+      },
+      { task, transitions: T, exploration: 'smooth random walk in model-action space', seeds: `train ${TRAIN_SEEDS.start + (options.seed ?? 17)}+`, episodes: episode + 1 },
+    );
+  } finally {
+    env.close();
+  }
+}
+
+export async function modelFromCheckpoint(ck: { config: CheckpointConfig; tensors: Map<string, Float32Array> }, backend: 'auto' | 'cpu' | 'reference' = 'auto'): Promise<WorldModel> {
+  if (backend === 'reference') return createReferenceModel(ck.config, ck.tensors);
+  try {
+    return await createNativeModel(ck.config, ck.tensors, {});
+  } catch (e) {
+    if (backend === 'auto' && isNativeAddonNotFound(e)) {
+      process.stderr.write(`jepa: native addon unavailable, using the TypeScript reference backend: ${(e as Error).message.split('\n')[0]}\n`);
+      return createReferenceModel(ck.config, ck.tensors);
+    }
+    throw e;
+  }
+}
+
+export interface EmbeddedRunOptions {
+  task: TaskName;
+  seed: number;
+  mode: 'train' | 'eval';
+  model: WorldModel;
+  hierarchy: 'auto' | 'flat';
+  samples?: number;
+  horizon?: number;
+  maxIterations?: number;
+  planTime_ms?: number;
+  plannerSeed?: number;
+  render?: boolean;
+  imageSize?: number;
+  realtime?: boolean;
+}
+
+export interface EmbeddedRun {
+  stages: LoopStages;
+  arm: SimArm;
+  period_s: number;
+  maxSteps: number;
+  guardrails: Guardrails;
+  planner: Planner;
+  hierarchical: boolean;
+  goalObservation: Observation;
+  close(): void;
+}
+
+const guardrailCache = new Map<string, Guardrails>();
+
+export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<EmbeddedRun> {
+  const w = wiringFor(o.task);
+  const model = o.model;
+  const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: o.render ?? false, imageSize: o.imageSize ?? 64, realtime: o.realtime ?? false });
+  const env = arm.env!;
+  const period_s = env.task.spec.frameskip * env.sim.timestep;
+  const S = env.task.spec.proprioJoints.length;
+  if (model.config.encoder.kind !== 'mlp' || model.dims.inputSize !== S) {
+    throw new EmbeddedTaskError(
+      `model '${model.config.name}' takes ${model.config.encoder.kind === 'mlp' ? `${model.dims.inputSize}-dim state vectors` : `${model.config.encoder.kind} images`}; ` +
+        `task '${o.task}' runs state models over its ${S} proprio values (${env.task.spec.proprioJoints.join(', ')})`,
+    );
+  }
+  if (model.dims.actionDim !== w.actionLimit.length) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
+  }
+  const safetyPath = packagePath(w.safetyFile);
+  let guardrails = guardrailCache.get(safetyPath);
+  if (!guardrails) guardrailCache.set(safetyPath, (guardrails = loadGuardrails(safetyPath)));
+  const shield = new Shield(guardrails, { clock: () => env.sim.time, logCapacity: 256 });
+  const goalSim = env.goalSimState();
+  const goalObs = env.observeState(goalSim);
+  const encode1 = (v: Float64Array) => model.encode(Float32Array.from(v), 1);
+  const goalLatent = await encode1(goalObs.jointPositions);
+
+  const barrier = guardrailBarrierTerms(guardrails, {
+    stepDuration_s: period_s,
+    proprioJointColumns: Array.from({ length: w.guardedJoints }, (_, i) => i),
+    weights: { keep_out_barrier: 5, joint_position_barrier: 5, workspace_barrier: 5, joint_velocity_barrier: 0 },
+    distanceBand_m: 0.03,
+  });
+  const cem = new CemPlanner(
+    model,
+    {
+      horizon: o.horizon ?? 8,
+      samples: o.samples ?? 256,
+      seed: o.plannerSeed ?? o.seed,
+      initStd: w.actionLimit.map((l) => l * 0.6),
+      eliteFraction: 0.1,
+      tolerance: 1e-3,
+      patience: 2,
+      energy: {
+        metric: 'l2',
+        terminalWeight: 1,
+        runningWeight: 0.2,
+        actionRateWeight: 0.0,
+        bounds: { low: w.actionLimit.map((l) => -l), high: w.actionLimit, weight: 0 },
+      },
+    },
+    barrier,
+  );
+  const receding = new RecedingHorizon(cem, { executeSteps: 1 });
+  let planner: Planner & { reset?(): void; notifySurprise?(level: number): void } = receding;
+  let hierarchical = false;
+  if (o.task === 'two-rooms' && o.hierarchy === 'auto') {
+    // Explicit task graph: line up with the door on this side, cross, then the goal.
+    const start = env.observe().jointPositions;
+    const goal = goalObs.jointPositions;
+    const side = Math.sign(start[0]!) || 1;
+    const offset = TWO_ROOMS_WALL_HALF_THICKNESS_m + TWO_ROOMS_AGENT_RADIUS_m + 0.06;
+    if (Math.sign(goal[0]!) !== side) {
+      hierarchical = true;
+      const sub = (id: string, x: number, y: number, below: number, steps: number) => ({
+        id,
+        target: { kind: 'latent' as const, latent: [x, y] },
+        success: { kind: 'latentDistance' as const, metric: 'l2' as const, below },
+        timeout: { steps },
+        retries: 1,
+      });
+      planner = new TaskGraphPlanner(
+        receding,
+        {
+          name: 'two-rooms via the door',
+          subgoals: [
+            sub('door-near', side * offset, TWO_ROOMS_DOOR_Y_m, 0.02 ** 2, 60),
+            sub('door-far', -side * offset, TWO_ROOMS_DOOR_Y_m, 0.02 ** 2, 40),
+            sub('goal', goal[0]!, goal[1]!, 0.02 ** 2, 120),
+          ],
+        },
+        {},
+        { stepsPerCall: 1 },
+      );
+    }
+  }
+  const stages: LoopStages = {
+    arm,
+    model,
+    planner,
+    shield,
+    adapter: w.adapter(period_s),
+    encoderInput: (obs) => Float32Array.from(obs.jointPositions),
+    planStateExtras: (obs) => ({ proprio: Float32Array.from(obs.jointPositions) }),
+    goal: { latent: goalLatent } satisfies PlanGoal,
+    isSuccess: () => env.isSuccess(),
+    surprise: new SurpriseMonitor({ metric: 'l2' }),
+    episodeId: `${o.task}-${o.seed}`,
+    plannerName: hierarchical ? 'task-graph/cem' : 'cem',
+  };
+  return {
+    stages,
+    arm,
+    period_s,
+    maxSteps: env.task.spec.maxSteps,
+    guardrails,
+    planner,
+    hierarchical,
+    goalObservation: { images: goalObs.images, jointPositions: goalObs.jointPositions, jointVelocities: goalObs.jointVelocities, time: goalObs.time },
+    close: () => void arm.close(),
+  };
+}
+
+/** Evaluation seeds for `count` episodes (the documented held-out range). */
+export function evalSeeds(count: number): number[] {
+  if (count > EVAL_SEEDS.end - EVAL_SEEDS.start) throw new RangeError(`at most ${EVAL_SEEDS.end - EVAL_SEEDS.start} evaluation episodes exist`);
+  return Array.from({ length: count }, (_, i) => EVAL_SEEDS.start + i);
+}
+
+export { loadModel };
