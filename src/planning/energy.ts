@@ -88,7 +88,8 @@ export interface EnergyBatch {
 export interface BatchEnergyTerm {
   readonly name: string;
   readonly weight: number;
-  readonly needs: { readonly proprio?: boolean; readonly trajectory?: boolean };
+  /** proprio / trajectory: ask the rollout for them. goalPose: this term scores goal.pose. */
+  readonly needs: { readonly proprio?: boolean; readonly trajectory?: boolean; readonly goalPose?: boolean };
   evaluate(batch: EnergyBatch): Float64Array;
 }
 
@@ -172,6 +173,87 @@ export function proprioGoalTerm(spec: EnergySpec['proprioGoal']): BatchEnergyTer
           if (t === H - 1) total += spec.terminalWeight * d;
         }
         out[n] = total;
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Batched forward kinematics supplied by the caller (src/robot via the
+ * runtime): proprio rows [count, P] → end-effector poses [count, 7] as
+ * (x, y, z, qw, qx, qy, qz), or [count, 3] positions only. Called once per
+ * iteration with every predicted state the term needs.
+ */
+export type BatchForwardKinematics = (proprio: Float32Array, count: number, proprioDim: number) => Float64Array;
+
+export interface PoseGoalTermOptions {
+  fk: BatchForwardKinematics;
+  /** Values per pose fk returns: 3 (position) or 7 (position + quaternion wxyz). */
+  fkWidth: 3 | 7;
+  positionWeight?: number;
+  /** Weight of the orientation error 1 - |<q, q_goal>| (needs fkWidth 7 and goal.pose.orientation_wxyz). */
+  orientationWeight?: number;
+  /** Score every step (running) or only the last (terminal, default). */
+  running?: boolean;
+  weight?: number;
+}
+
+/**
+ * The term that scores goal.pose on predicted proprio through caller-supplied
+ * forward kinematics: positionWeight * |p - p_goal|^2 + orientationWeight *
+ * (1 - |<q, q_goal>|), at the last step (or summed over steps with running).
+ */
+export function poseGoalTerm(options: PoseGoalTermOptions): BatchEnergyTerm {
+  const { fk, fkWidth } = options;
+  const wp = options.positionWeight ?? 1;
+  const wo = options.orientationWeight ?? 0;
+  const running = options.running ?? false;
+  if (fkWidth !== 3 && fkWidth !== 7) throw new PlanConfigError('pose goal term', [`fkWidth: must be 3 or 7, got ${String(fkWidth)}`]);
+  if (wo > 0 && fkWidth !== 7) throw new PlanConfigError('pose goal term', ['orientationWeight: needs fkWidth 7 (fk must return quaternions)']);
+  return {
+    name: 'poseGoal',
+    weight: options.weight ?? 1,
+    needs: { proprio: true, goalPose: true },
+    evaluate(batch: EnergyBatch): Float64Array {
+      const { N, H, proprioDim: P } = batch;
+      const out = new Float64Array(N);
+      const pose = batch.goal.pose;
+      const proprio = batch.proprio;
+      if (!pose || !proprio) return out;
+      const steps = running ? H : 1;
+      // Gather the states to evaluate: all steps, or the last of each sample.
+      let rows: Float32Array;
+      if (running) {
+        rows = proprio;
+      } else {
+        rows = new Float32Array(N * P);
+        for (let n = 0; n < N; n++) rows.set(proprio.subarray((n * H + H - 1) * P, (n * H + H) * P), n * P);
+      }
+      const count = N * steps;
+      const poses = fk(rows, count, P);
+      if (!(poses instanceof Float64Array) || poses.length !== count * fkWidth) {
+        throw new EnergyTermError('poseGoal', `fk must return a Float64Array of ${count} × ${fkWidth} values, got ${poses?.constructor?.name} of length ${poses?.length}`);
+      }
+      const [gx, gy, gz] = [pose.position_m[0], pose.position_m[1], pose.position_m[2]];
+      const q = pose.orientation_wxyz;
+      const qn = q ? Math.hypot(q[0], q[1], q[2], q[3]) : 1;
+      const useOrientation = wo > 0 && q !== undefined;
+      for (let n = 0; n < N; n++) {
+        let e = 0;
+        for (let s = 0; s < steps; s++) {
+          const b = (n * steps + s) * fkWidth;
+          const dx = poses[b] - gx;
+          const dy = poses[b + 1] - gy;
+          const dz = poses[b + 2] - gz;
+          e += wp * (dx * dx + dy * dy + dz * dz);
+          if (useOrientation) {
+            const pn = Math.hypot(poses[b + 3], poses[b + 4], poses[b + 5], poses[b + 6]) || 1;
+            const dot = (poses[b + 3] * q[0] + poses[b + 4] * q[1] + poses[b + 5] * q[2] + poses[b + 6] * q[3]) / (pn * qn);
+            e += wo * (1 - Math.abs(dot));
+          }
+        }
+        out[n] = e;
       }
       return out;
     },

@@ -47,6 +47,14 @@ export class EnergyTermError extends Error {
   }
 }
 
+/** plan() called on a sampling planner while its previous plan() is still running (they share buffers). */
+export class PlannerBusyError extends Error {
+  override name = 'PlannerBusyError';
+  constructor(planner: string) {
+    super(`${planner}.plan() called while a previous plan() on the same planner is still running; await it first, or use one planner per concurrent caller`);
+  }
+}
+
 /** A task-graph sub-goal that ran out of retries; the graph cannot go on. */
 export class TaskFailedError extends Error {
   override name = 'TaskFailedError';

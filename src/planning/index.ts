@@ -15,6 +15,9 @@ export {
   type EnergySpec,
   type EnergySpecInput,
   proprioGoalTerm,
+  poseGoalTerm,
+  type PoseGoalTermOptions,
+  type BatchForwardKinematics,
   rolloutCost,
 } from './energy';
 export { RecedingHorizon, recedingHorizonOptionsSchema, type RecedingHorizonOptions, type RecedingResult } from './receding-horizon';
@@ -31,7 +34,7 @@ export {
 export { LatentSubgoalPlanner, latentSubgoalOptionsSchema, type LatentSubgoalOptions } from './latent-subgoals';
 export { Random } from './random';
 export { selectSmallest, shiftPlan } from './select';
-export { EnergyTermError, PlanConfigError, PlanInputError, TaskFailedError } from './errors';
+export { EnergyTermError, PlanConfigError, PlanInputError, PlannerBusyError, TaskFailedError } from './errors';
 export {
   type IterationTrace,
   type PlanBudget,

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { CancelledError, type RolloutRequest, type WorldModel } from '../addon/types';
-import { parseWith, PlanInputError } from './errors';
+import { parseWith, PlanInputError, PlannerBusyError } from './errors';
 import {
   addBatchTerms,
   type BatchEnergyTerm,
@@ -128,6 +128,7 @@ export abstract class SamplingPlanner implements Planner {
   private readonly std: Float64Array;
   private readonly sampleStd: Float64Array;
   private readonly bestActions: Float32Array;
+  private busy = false;
 
   protected constructor(model: WorldModel, options: SamplingOptions, terms: readonly BatchEnergyTerm[]) {
     this.model = model;
@@ -166,10 +167,26 @@ export abstract class SamplingPlanner implements Planner {
   protected abstract update(ctx: UpdateContext): void;
 
   async plan(state: PlanState, goal: PlanGoal, budget: PlanBudget, options: PlanOptions = {}): Promise<PlanResult> {
+    if (this.busy) throw new PlannerBusyError(this.constructor.name);
+    this.busy = true;
+    try {
+      return await this.run(state, goal, budget, options);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async run(state: PlanState, goal: PlanGoal, budget: PlanBudget, options: PlanOptions): Promise<PlanResult> {
     const t0 = performance.now();
     const dims = this.model.dims;
     checkState(state, dims);
     checkGoal(goal, dims);
+    if (goal.pose !== undefined && !this.terms.some((t) => t.needs.goalPose === true && t.weight > 0)) {
+      throw new PlanInputError(
+        'goal.pose',
+        'no energy term of this planner scores a pose goal; install poseGoalTerm(fk) (forward kinematics from the robot description) or drop goal.pose',
+      );
+    }
     const b = resolveBudget(budget, this.options);
     const H = this.horizon;
     const A = this.actionDim;

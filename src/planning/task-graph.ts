@@ -6,8 +6,11 @@
  * the ordinary `Planner.plan` call: on each call it checks the active
  * sub-goal's predicate on the measured state, advances on success, retries
  * (re-resolving the target and cold-starting the low-level planner) on
- * timeout, fails with TaskFailedError when retries run out, and re-plans when
- * told the surprise monitor fired. Image, pose and joint targets become
+ * timeout, and when retries run out either fails with TaskFailedError
+ * (onFailure 'abort') or skips to the next sub-goal, re-planning the rest
+ * from the current state (onFailure 'skip'); it re-plans when told the
+ * surprise monitor fired. Targets are resolved lazily, when their sub-goal
+ * becomes active, so the remaining ones always reflect the current world. Image, pose and joint targets become
  * planner goals through resolver callbacks the caller injects (encode an
  * image, IK + encode, ...); this module never imports perception or robot
  * code. Once every sub-goal has succeeded, it plans toward the `goal` given
@@ -65,6 +68,8 @@ export const subgoalSchema = z.strictObject({
     .refine((t) => t.steps !== undefined || t.ms !== undefined, { message: 'a timeout needs steps or ms (or both)' }),
   /** Further attempts after the first one times out. */
   retries: z.number().int().nonnegative().default(0),
+  /** When retries run out: 'abort' the task (TaskFailedError), or 'skip' to the next sub-goal and re-plan the rest from where the robot is. */
+  onFailure: z.enum(['abort', 'skip']).default('abort'),
 });
 
 export const taskGraphSchema = z
@@ -111,7 +116,7 @@ export const taskGraphPlannerOptionsSchema = z.strictObject({
 export type TaskGraphPlannerOptions = z.input<typeof taskGraphPlannerOptionsSchema>;
 
 export type TaskEvent =
-  | { type: 'started' | 'succeeded' | 'timeout' | 'retry' | 'failed'; subgoal: string; attempt: number; step: number }
+  | { type: 'started' | 'succeeded' | 'timeout' | 'retry' | 'failed' | 'skipped'; subgoal: string; attempt: number; step: number }
   | { type: 'surprise'; subgoal: string; level: number; step: number }
   | { type: 'completed'; step: number };
 
@@ -124,6 +129,8 @@ export interface TaskProgress {
   attempt: number;
   stepsOnSubgoal: number;
   succeeded: string[];
+  /** Sub-goals given up on with onFailure 'skip'. */
+  skipped: string[];
 }
 
 export class TaskGraphPlanner implements Planner {
@@ -142,6 +149,8 @@ export class TaskGraphPlanner implements Planner {
   private resolved: PlanGoal | undefined;
   private coldStart = true;
   private failure: TaskFailedError | undefined;
+  private readonly succeeded: string[] = [];
+  private readonly skipped: string[] = [];
 
   constructor(
     private readonly low: Planner,
@@ -173,7 +182,8 @@ export class TaskGraphPlanner implements Planner {
       id: sg.id,
       attempt: this.attempt,
       stepsOnSubgoal: this.stepsOnSubgoal,
-      succeeded: this.graph.subgoals.slice(0, this.index).map((s) => s.id),
+      succeeded: [...this.succeeded],
+      skipped: [...this.skipped],
     };
   }
 
@@ -207,6 +217,8 @@ export class TaskGraphPlanner implements Planner {
     this.coldStart = true;
     this.failure = undefined;
     this.events.length = 0;
+    this.succeeded.length = 0;
+    this.skipped.length = 0;
     this.low.reset?.();
   }
 
@@ -222,6 +234,7 @@ export class TaskGraphPlanner implements Planner {
       if (this.resolved === undefined) this.resolved = await this.resolve(sg, state);
       if (this.satisfied(sg, state, this.resolved)) {
         this.events.push({ type: 'succeeded', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });
+        this.succeeded.push(sg.id);
         this.advance();
         continue;
       }
@@ -229,6 +242,13 @@ export class TaskGraphPlanner implements Planner {
       const timeOut = sg.timeout.ms !== undefined && this.now() - this.startedAt_ms >= sg.timeout.ms;
       if (!stepsOut && !timeOut) break;
       this.events.push({ type: 'timeout', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });
+      if (this.attempt > sg.retries && sg.onFailure === 'skip') {
+        this.events.push({ type: 'skipped', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });
+        this.skipped.push(sg.id);
+        this.advance();
+        this.low.reset?.();
+        continue;
+      }
       if (this.attempt > sg.retries) {
         this.status = 'failed';
         this.events.push({ type: 'failed', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });

@@ -38,6 +38,13 @@ export interface PlanGoal {
    * proprio head): target [P]; weights [P] (default all 1; 0 ignores a dim).
    */
   proprio?: { target: Float32Array; weights?: Float32Array };
+  /**
+   * Optional end-effector pose target. The planner cannot evaluate it alone
+   * (it needs forward kinematics): it is scored by a BatchEnergyTerm with
+   * needs.goalPose (e.g. poseGoalTerm(fk)), and refused when no such term is
+   * installed.
+   */
+  pose?: Pose;
 }
 
 export const planBudgetSchema = z
@@ -193,6 +200,22 @@ export function checkGoal(goal: PlanGoal, dims: ModelDims): void {
     checkVector('goal.proprio.target', goal.proprio.target, dims.proprioDim, `proprioDim ${dims.proprioDim}`);
     if (goal.proprio.weights !== undefined) {
       checkVector('goal.proprio.weights', goal.proprio.weights, dims.proprioDim, `proprioDim ${dims.proprioDim}`);
+    }
+  }
+  if (goal.pose !== undefined) checkPose('goal.pose', goal.pose);
+}
+
+/** A pose: position_m of 3 finite numbers, optional orientation_wxyz of 4 finite numbers, not all zero. */
+export function checkPose(field: string, pose: Pose): void {
+  if (pose === null || typeof pose !== 'object') throw new PlanInputError(field, `must be {position_m, orientation_wxyz?}, got ${String(pose)}`);
+  const p = pose.position_m;
+  if (!p || p.length !== 3 || !Array.from(p).every(Number.isFinite)) {
+    throw new PlanInputError(`${field}.position_m`, `must be 3 finite numbers (metres), got ${p ? `[${Array.from(p).join(', ')}]` : String(p)}`);
+  }
+  const q = pose.orientation_wxyz;
+  if (q !== undefined) {
+    if (q.length !== 4 || !Array.from(q).every(Number.isFinite) || Math.hypot(q[0], q[1], q[2], q[3]) < 1e-9) {
+      throw new PlanInputError(`${field}.orientation_wxyz`, `must be a non-zero quaternion of 4 finite numbers [w, x, y, z], got [${Array.from(q).join(', ')}]`);
     }
   }
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WorldModel } from '../../src/addon/types';
 import { CemPlanner } from '../../src/planning/cem';
-import type { BatchEnergyTerm, EnergyBatch } from '../../src/planning/energy';
+import { type BatchEnergyTerm, type EnergyBatch, poseGoalTerm } from '../../src/planning/energy';
 import { EnergyTermError, PlanConfigError, PlanInputError } from '../../src/planning/errors';
 import { MppiPlanner } from '../../src/planning/mppi';
 import { linearModel, pointMass } from './linear-model';
@@ -138,6 +138,51 @@ describe('proprio goal', () => {
     await expect(cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), proprio: { target: new Float32Array(2) } }, { maxIterations: 1 })).rejects.toThrow(
       expect.objectContaining({ name: 'PlanInputError', field: 'goal.proprio' }),
     );
+  });
+});
+
+describe('pose goal', () => {
+  // Proprio = (x, y) of the point mass; "forward kinematics" puts it at z = 0.1 with a yaw of atan2(y, x).
+  const fkCalls: number[] = [];
+  const fk = (proprio: Float32Array, count: number, P: number): Float64Array => {
+    fkCalls.push(count);
+    const out = new Float64Array(count * 7);
+    for (let i = 0; i < count; i++) {
+      const x = proprio[i * P];
+      const y = proprio[i * P + 1];
+      const half = Math.atan2(y, x) / 2;
+      out.set([x, y, 0.1, Math.cos(half), 0, 0, Math.sin(half)], i * 7);
+    }
+    return out;
+  };
+
+  it('poseGoalTerm drives the end-effector to a pose through batched forward kinematics, one fk call per iteration', async () => {
+    fkCalls.length = 0;
+    const model = pointMass(0.1, 1);
+    const cem = new CemPlanner(model, { horizon: 8, samples: 128, seed: 2, energy: { terminalWeight: 0, actionMagnitudeWeight: 0.001 } }, [
+      poseGoalTerm({ fk, fkWidth: 7, positionWeight: 1 }),
+    ]);
+    const r = await cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), pose: { position_m: [-0.3, 0.5, 0.1] } }, { maxIterations: 30 });
+    const path = await predictedPath(model, r.actions, 8, new Float32Array(2));
+    expect(Math.hypot(path[14] + 0.3, path[15] - 0.5)).toBeLessThan(0.03);
+    expect(fkCalls.length).toBe(r.iterations);
+    expect(fkCalls.every((c) => c === 128)).toBe(true); // terminal only: one state per sample
+  });
+
+  it('a pose goal with no term that scores it is refused naming goal.pose', async () => {
+    const cem = new CemPlanner(pointMass(0.1, 1), { horizon: 2, samples: 8 });
+    await expect(cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), pose: { position_m: [0, 0, 0] } }, { maxIterations: 1 })).rejects.toThrow(
+      /goal\.pose: no energy term of this planner scores a pose goal/,
+    );
+  });
+
+  it('a malformed pose goal names the field', async () => {
+    const cem = new CemPlanner(pointMass(0.1, 1), { horizon: 2, samples: 8 }, [poseGoalTerm({ fk, fkWidth: 7 })]);
+    await expect(cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), pose: { position_m: [0, 0] } }, { maxIterations: 1 })).rejects.toThrow(/goal\.pose\.position_m: must be 3 finite numbers/);
+    await expect(
+      cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), pose: { position_m: [0, 0, 0], orientation_wxyz: [0, 0, 0, 0] } }, { maxIterations: 1 }),
+    ).rejects.toThrow(/goal\.pose\.orientation_wxyz: must be a non-zero quaternion/);
+    expect(() => poseGoalTerm({ fk, fkWidth: 3, orientationWeight: 1 })).toThrow(/orientationWeight: needs fkWidth 7/);
   });
 });
 

@@ -62,6 +62,14 @@ describe('plan() argument checks', () => {
     await expect(cem.plan(state, goal, budget, { warmStart: new Float32Array(5) })).rejects.toThrow(/options\.warmStart: must have 6 elements \(horizon 3 × actionDim 2\)/);
   });
 
+  it('a second plan() on the same planner while one is running is refused, and the planner stays usable', async () => {
+    const p = new CemPlanner(model, { horizon: 3, samples: 8 });
+    const first = p.plan(state, goal, { maxIterations: 3 });
+    await expect(p.plan(state, goal, budget)).rejects.toThrow(/still running/);
+    await first;
+    await expect(p.plan(state, goal, budget)).resolves.toMatchObject({ horizon: 3 });
+  });
+
   it('an aborted signal cancels the plan', async () => {
     const ac = new AbortController();
     ac.abort();

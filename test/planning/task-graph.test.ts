@@ -154,6 +154,26 @@ describe('task graph execution', () => {
     expect(task.progress()).toMatchObject({ status: 'running', index: 0, attempt: 1 });
   });
 
+  it("onFailure 'skip' gives up on a sub-goal after its retries and re-plans the remaining ones from the current state", async () => {
+    const low = new StubPlanner();
+    const task = new TaskGraphPlanner(
+      low,
+      {
+        subgoals: [
+          latentSubgoal('unreachable', 5, 5, { timeout: { steps: 1 }, retries: 1, onFailure: 'skip' }),
+          latentSubgoal('home', 0, 0),
+        ],
+      },
+      {},
+    );
+    await task.plan(at(1, 1), finalGoal, budget); // attempt 1
+    await task.plan(at(1, 1), finalGoal, budget); // timeout → attempt 2
+    const r = await task.plan(at(0, 0), finalGoal, budget); // timeout → skipped; 'home' already holds → complete
+    expect(r.subgoal!.complete).toBe(true);
+    expect(task.progress()).toMatchObject({ status: 'complete', succeeded: ['home'], skipped: ['unreachable'] });
+    expect(task.history().map((e) => e.type)).toEqual(['started', 'timeout', 'retry', 'timeout', 'skipped', 'started', 'succeeded', 'completed']);
+  });
+
   it('a millisecond timeout uses the injected clock', async () => {
     let now = 1000;
     const task = new TaskGraphPlanner(new StubPlanner(), { subgoals: [latentSubgoal('slow', 1, 1, { timeout: { ms: 250 } })] }, {}, {}, () => now);
@@ -202,6 +222,10 @@ describe('malformed task graphs', () => {
     }
     throw new Error('expected the graph to be refused');
   };
+
+  it('an unknown onFailure policy names the field', () => {
+    expect(problem({ subgoals: [latentSubgoal('a', 0, 0, { onFailure: 'ignore' as 'skip' })] })).toMatch(/subgoals\.0\.onFailure/);
+  });
 
   it('retries < 0 names subgoals.<i>.retries', () => {
     expect(problem({ subgoals: [latentSubgoal('a', 0, 0), latentSubgoal('b', 1, 1, { retries: -1 })] })).toMatch(/subgoals\.1\.retries/);
