@@ -17,6 +17,7 @@ import {
   type ClientGoalHandle,
   GOAL_STATUS_CODE,
   type GoalStatus,
+  type NodeOptions,
   type ParameterDescriptor,
   type Publisher,
   QOS,
@@ -74,10 +75,10 @@ export class InProcessTransport implements Transport {
     if (!registry.has(CLOCK_TYPE)) registry.addText(CLOCK_TYPE, 'builtin_interfaces/Time clock\n', 'rosgraph_msgs/Clock (built in)');
   }
 
-  createNode(name: string, options: { namespace?: string; useSimTime?: boolean } = {}): TransportNode {
+  createNode(name: string, options: NodeOptions = {}): TransportNode {
     if (this.#closed) throw new TransportError('the in-process transport was shut down');
     if (!/^[A-Za-z_]\w*$/.test(name)) throw new TransportError(`'${name}' is not a valid ROS 2 node name`);
-    const node = new InProcessNode(this, name, options.namespace ?? '/', options.useSimTime ?? false);
+    const node = new InProcessNode(this, name, options.namespace ?? '/', options.useSimTime ?? false, options.parameterOverrides ?? {});
     this.#nodes.add(node);
     return node;
   }
@@ -178,6 +179,7 @@ class InProcessNode implements TransportNode {
     readonly name: string,
     readonly namespace: string,
     private readonly useSimTime: boolean,
+    private readonly overrides: Readonly<Record<string, unknown>>,
   ) {
     this.#bus = bus;
     if (useSimTime) {
@@ -384,7 +386,8 @@ class InProcessNode implements TransportNode {
     this.#check();
     if (this.#params.has(name)) throw new TransportError(`parameter ${name} of node ${this.name} is already declared`);
     if (!descriptor.description) throw new TransportError(`parameter ${name} needs a description`);
-    const value = descriptor.validate(defaultValue);
+    // An override replaces the default, as a launch file's value does, and passes the same validator.
+    const value = descriptor.validate(Object.hasOwn(this.overrides, name) ? this.overrides[name] : defaultValue);
     this.#params.set(name, { value, descriptor: descriptor as ParameterDescriptor<unknown> });
     return value;
   }

@@ -18,8 +18,10 @@ import {
   type ActionServerHandlers,
   type ClientGoalHandle,
   type GoalStatus,
+  type NodeOptions,
   type ParameterDescriptor,
   type Publisher,
+  type RosParameterType,
   QOS,
   type QosProfile,
   type RosTime,
@@ -147,6 +149,14 @@ export class RclnodejsTransport implements Transport {
     );
   }
 
+  #rosType(t: RosParameterType): number {
+    const T = this.rcl.ParameterType;
+    const key = `PARAMETER_${t.toUpperCase()}`;
+    const v = T[key];
+    if (v === undefined) throw new TransportError(`rclnodejs has no parameter type ${key}`);
+    return v;
+  }
+
   #paramType(value: unknown): number {
     const T = this.rcl.ParameterType;
     if (typeof value === 'boolean') return T.PARAMETER_BOOL!;
@@ -158,7 +168,8 @@ export class RclnodejsTransport implements Transport {
     throw new TransportError(`a ROS 2 parameter cannot hold ${JSON.stringify(value)}`);
   }
 
-  createNode(name: string, options: { namespace?: string; useSimTime?: boolean } = {}): TransportNode {
+  createNode(name: string, options: NodeOptions = {}): TransportNode {
+    const overrides = options.parameterOverrides ?? {};
     const rcl = this.rcl;
     const node = new rcl.Node(name, options.namespace ?? '');
     this.#nodes.add(node);
@@ -278,9 +289,11 @@ export class RclnodejsTransport implements Transport {
         };
       },
       declareParameter<T>(pname: string, defaultValue: T, descriptor: ParameterDescriptor<T>): T {
-        const type = transport.#paramType(defaultValue);
+        // A programmatic override becomes the default; a launch-file value still takes precedence over both.
+        const initial = (Object.hasOwn(overrides, pname) ? overrides[pname] : defaultValue) as T;
+        const type = descriptor.rosType ? transport.#rosType(descriptor.rosType) : transport.#paramType(initial);
         const declared = node.declareParameter(
-          new rcl.Parameter(pname, type, defaultValue),
+          new rcl.Parameter(pname, type, initial),
           new rcl.ParameterDescriptor(pname, type, descriptor.description, descriptor.readOnly ?? false),
         );
         validators.set(pname, descriptor as ParameterDescriptor<unknown>);

@@ -102,7 +102,15 @@ export interface ParameterDescriptor<T> {
   /** Validates every value the parameter takes, at declaration and on every set. */
   validate: (value: unknown) => T;
   readOnly?: boolean;
+  /**
+   * The ROS parameter type. Needed where the default does not tell: a double
+   * parameter whose default is a whole number (1.0) would otherwise be
+   * declared as an integer and refuse 1.5 from a launch file.
+   */
+  rosType?: RosParameterType;
 }
+
+export type RosParameterType = 'bool' | 'integer' | 'double' | 'string' | 'bool_array' | 'integer_array' | 'double_array' | 'string_array';
 
 export interface TransportNode {
   readonly name: string;
@@ -122,9 +130,19 @@ export interface TransportNode {
   destroy(): void;
 }
 
+export interface NodeOptions {
+  namespace?: string;
+  useSimTime?: boolean;
+  /**
+   * Values that replace declared defaults (as a launch file's parameters do);
+   * they pass through the parameter's validator like any other value.
+   */
+  parameterOverrides?: Readonly<Record<string, unknown>>;
+}
+
 export interface Transport {
   readonly kind: 'rclnodejs' | 'in-process';
-  createNode(name: string, options?: { namespace?: string; useSimTime?: boolean }): TransportNode;
+  createNode(name: string, options?: NodeOptions): TransportNode;
   shutdown(): Promise<void>;
 }
 
