@@ -66,6 +66,8 @@ export function makePolicy(env: SimEnv, kind: PolicyKind, seed: number): Policy 
 export interface EpisodeHooks {
   /** Called before action t is applied; may edit the simulator. Returns labels for events it caused. */
   beforeStep?(env: SimEnv, t: number): ViolationLabel[] | void;
+  /** Called after step t (observation t + 1 exists); may return labels for events seen in it. */
+  afterStep?(env: SimEnv, t: number): ViolationLabel[] | void;
   /** Called after the episode, to undo model edits. */
   after?(env: SimEnv): void;
   /** Overrides the policy's action for step t when it returns one. */
@@ -101,6 +103,8 @@ export function recordEpisode(
       for (const c of cams) frames[c].push(r.observation.images[c].rgb);
       proprio.push(toF32(r.observation.jointPositions, r.observation.jointVelocities));
       success = r.success;
+      const after = options.hooks?.afterStep?.(env, t);
+      if (after) labels.push(...after);
     }
   } finally {
     options.hooks?.after?.(env);
