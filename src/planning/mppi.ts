@@ -1,8 +1,9 @@
 /**
  * Model-predictive path integral control: the mean moves to the
  * softmax(-E / temperature)-weighted average of the samples, smoothed by
- * momentum; the std is the fixed exploration noise (times the shared variance
- * schedule and floor), or, with adaptStd, the weighted std of the samples.
+ * momentum; the std is the fixed exploration noise — the shared `initStd`
+ * option, times the shared variance schedule and floor — or, with adaptStd,
+ * the weighted std of the samples.
  */
 import { z } from 'zod';
 import type { WorldModel } from '../addon/types';

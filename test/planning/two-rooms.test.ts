@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CemPlanner } from '../../src/planning/cem';
+import { PlanConfigError } from '../../src/planning/errors';
 import { LatentSubgoalPlanner } from '../../src/planning/latent-subgoals';
 import { RecedingHorizon } from '../../src/planning/receding-horizon';
 import { TaskGraphPlanner } from '../../src/planning/task-graph';
@@ -110,5 +111,37 @@ describe('two rooms with a door', () => {
     const e = await episode(task, lowIterations);
     expect(task.progress().succeeded).toEqual(['door-left', 'door-right']);
     expect(e.reached).toBe(true);
+  });
+});
+
+describe('latent sub-goal planner', () => {
+  it('hands the low level the high-level prediction after subgoalStep macro steps, and counts both levels\' iterations', async () => {
+    const planner = hierarchicalPlanner(3);
+    const r = await planner.plan({ z0: Float32Array.from(start) }, { latent: goal }, { maxIterations: 4, tolerance: 0, patience: 10 });
+    const info = r.subgoal!;
+    expect(info.kind).toBe('latentSubgoal');
+    expect(info.direct).toBe(false);
+    expect(info.highLevel!.iterations).toBe(highIterations);
+    expect(r.iterations).toBe(4 + highIterations);
+    // The sub-goal is one macro step (6 fine steps, at most 0.3 per axis) from the start, still in the start room.
+    const [sx, sy] = info.goal.latent;
+    expect(Math.max(Math.abs(sx - start[0]), Math.abs(sy - start[1]))).toBeLessThanOrEqual(0.3 + 1e-6);
+    expect(Math.hypot(sx - start[0], sy - start[1])).toBeGreaterThan(0.05);
+    expect(sx).toBeLessThan(1);
+  });
+
+  it('plans straight to the goal once within directDistance of it', async () => {
+    const planner = hierarchicalPlanner(3);
+    const r = await planner.plan({ z0: Float32Array.from([1.7, 0.15]) }, { latent: goal }, { maxIterations: 3 });
+    expect(r.subgoal!.direct).toBe(true);
+    expect(r.subgoal!.goal.latent).toBe(goal);
+    expect(r.subgoal!.highLevel).toBeUndefined();
+  });
+
+  it('refuses a sub-goal step beyond the high-level horizon and a high planner built on another model', () => {
+    const high = new CemPlanner(coarse, { horizon: 4, samples: 8 });
+    const low = new CemPlanner(fine, { horizon: 4, samples: 8 });
+    expect(() => new LatentSubgoalPlanner(coarse, high, low, { subgoalStep: 5, highBudget: { maxIterations: 1 } })).toThrow(/subgoalStep: must be <= the high-level horizon 4/);
+    expect(() => new LatentSubgoalPlanner(coarse, high, low, { highBudget: {} })).toThrow(PlanConfigError);
   });
 });
