@@ -51,7 +51,7 @@ interface TaskWiring {
   adapter(period_s: number): ActionAdapter;
 }
 
-const ARM_DELTA_rad = 0.06;
+const ARM_DELTA_rad = 0.045;
 const GRIPPER_DELTA_m = 0.01;
 
 function armAdapter(): ActionAdapter {

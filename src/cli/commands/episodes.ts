@@ -1,0 +1,179 @@
+/**
+ * `jepa run`, `jepa eval` and `jepa demo`: episodes of the embedded tasks
+ * through the full loop, with a live progress line and a summary table (or
+ * JSON). They share flags and model resolution: `--model DIR` loads a
+ * checkpoint; without it, a linear state-space model is fitted from random
+ * exploration on training seeds (see src/runtime/embedded.ts).
+ */
+import { z } from 'zod';
+import type { WorldModel } from '../../addon/types';
+import { loadModel } from '../../addon/index';
+import { STATE_MODEL_TASKS, fitStateModel, modelFromCheckpoint } from '../../runtime/embedded';
+import { type EvalProgress, type TaskSummary, evaluateTask, summaryTable } from '../../runtime/evaluate';
+import { TaskName } from '../../sim/tasks/types';
+import type { Command, CommandContext, FlagSpec } from '../command';
+
+const int = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`));
+
+const sharedFlags: Record<string, FlagSpec> = {
+  model: { type: 'string', description: 'Checkpoint folder (config.json + model.safetensors); default: fit a state-space model now.' },
+  backend: { type: 'string', description: "Model backend: auto | cpu | reference.", defaultText: 'auto' },
+  samples: { type: 'string', description: 'Planner samples per iteration (N).', defaultText: '256' },
+  horizon: { type: 'string', description: 'Planning horizon (H steps).', defaultText: '8' },
+  iterations: { type: 'string', description: 'Most planner iterations per tick.', defaultText: '8' },
+  'plan-ms': { type: 'string', description: 'Planning time budget per tick, ms.', defaultText: '40' },
+  json: { type: 'boolean', description: 'Print machine-readable JSON instead of the table.' },
+};
+
+const sharedSchema = {
+  model: z.string().min(1).optional(),
+  backend: z.enum(['auto', 'cpu', 'reference']).default('auto'),
+  samples: int('--samples', 2, 65536).default(256),
+  horizon: int('--horizon', 1, 128).default(8),
+  iterations: int('--iterations', 1, 1000).default(8),
+  'plan-ms': int('--plan-ms', 1, 60000).default(40),
+  json: z.boolean().default(false),
+};
+
+async function resolveModel(task: TaskName, dir: string | undefined, backend: 'auto' | 'cpu' | 'reference', ctx: CommandContext): Promise<WorldModel> {
+  if (dir) return loadModel(dir, { backend });
+  ctx.log(`${task}: fitting a linear state-space model from 3000 random-exploration transitions on training seeds…`);
+  const t0 = performance.now();
+  const model = await modelFromCheckpoint(await fitStateModel(task), backend);
+  ctx.log(`${task}: model ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (backend ${model.backend})`);
+  return model;
+}
+
+function progressPrinter(ctx: CommandContext, label: string): (p: EvalProgress) => void {
+  let lastEpisode = -1;
+  return (p) => {
+    if (ctx.interactive) {
+      const t = p.lastTick;
+      const line = `${label}: episode ${Math.min(p.episode + 1, p.episodes)}/${p.episodes}  step ${p.step}  successes ${p.successes}` +
+        (t ? `  tick ${t.latency_ms.toFixed(0)} ms  iters ${t.iterations}  energy ${t.energy.toExponential(2)}  ${t.verdict}${t.subgoal ? `  sub-goal ${t.subgoal}` : ''}` : '');
+      ctx.stderr.write(`\r\x1b[2K${line}`);
+      if (p.episode === p.episodes && !t) ctx.stderr.write('\n');
+    } else if (!p.lastTick && p.episode !== lastEpisode) {
+      lastEpisode = p.episode;
+      ctx.log(`${label}: ${p.episode}/${p.episodes} episodes, ${p.successes} successes`);
+    }
+  };
+}
+
+function runOptions(o: z.infer<z.ZodObject<typeof sharedSchema>>) {
+  return { maxIterations: o.iterations, planTime_ms: o['plan-ms'], samples: o.samples, horizon: o.horizon };
+}
+
+const runSchema = z.object({
+  ...sharedSchema,
+  task: TaskName,
+  robot: z.enum(['sim', 'ros']).default('sim'),
+  seed: int('--seed', 0, 2 ** 31 - 1).default(0),
+  episodes: int('--episodes', 1, 1000).default(1),
+  flat: z.boolean().default(false),
+  realtime: z.boolean().default(false),
+  positionals: z.tuple([]),
+});
+
+export const runCommand: Command<typeof runSchema> = {
+  name: 'run',
+  summary: 'Run a task through the whole loop (observe, encode, plan, shield, act).',
+  flags: {
+    task: { type: 'string', description: `Task: ${TaskName.options.join(' | ')}.` },
+    robot: { type: 'string', description: 'sim (embedded simulator) or ros (a live ROS 2 graph: see ros/README section in README.md).', defaultText: 'sim' },
+    seed: { type: 'string', description: 'First training seed of the episodes.', defaultText: '0' },
+    episodes: { type: 'string', description: 'Episodes to run.', defaultText: '1' },
+    flat: { type: 'boolean', description: 'Plan without the hierarchy (no task graph).' },
+    realtime: { type: 'boolean', description: 'Pace the simulator to the wall clock (a planning overrun then holds the arm).' },
+    ...sharedFlags,
+  },
+  schema: runSchema,
+  async run(o, ctx) {
+    if (o.robot === 'ros') {
+      throw new Error("--robot ros runs through the ROS 2 nodes: start them with `ros2 launch jepa_runtime robot.launch.py` (see README, 'ROS 2'); this command drives the embedded simulator");
+    }
+    const model = await resolveModel(o.task, o.model, o.backend, ctx);
+    const summary = await evaluateTask(
+      { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy: o.flat ? 'flat' : 'auto', realtime: o.realtime, ...runOptions(o) },
+      progressPrinter(ctx, o.task),
+    );
+    printSummaries([summary], o.json, ctx);
+    model.dispose();
+    return 0;
+  },
+};
+
+const evalSchema = z.object({
+  ...sharedSchema,
+  task: TaskName,
+  episodes: int('--episodes', 1, 1000).default(20),
+  flat: z.boolean().default(false),
+  positionals: z.tuple([]),
+});
+
+export const evalCommand: Command<typeof evalSchema> = {
+  name: 'eval',
+  summary: 'Evaluate a task on the held-out evaluation seeds: success rate, planning latency, iterations.',
+  flags: {
+    task: { type: 'string', description: `Task: ${TaskName.options.join(' | ')}.` },
+    episodes: { type: 'string', description: 'Evaluation episodes (seeds 1000000…).', defaultText: '20' },
+    flat: { type: 'boolean', description: 'Plan without the hierarchy.' },
+    ...sharedFlags,
+  },
+  schema: evalSchema,
+  async run(o, ctx) {
+    const model = await resolveModel(o.task, o.model, o.backend, ctx);
+    const summary = await evaluateTask({ task: o.task, model, episodes: o.episodes, mode: 'eval', hierarchy: o.flat ? 'flat' : 'auto', ...runOptions(o) }, progressPrinter(ctx, o.task));
+    printSummaries([summary], o.json, ctx);
+    model.dispose();
+    return 0;
+  },
+};
+
+const demoSchema = z.object({
+  ...sharedSchema,
+  episodes: int('--episodes', 1, 1000).default(10),
+  positionals: z.tuple([]),
+});
+
+export const demoCommand: Command<typeof demoSchema> = {
+  name: 'demo',
+  summary: 'Every embedded task the runtime can run, through the whole loop, then a summary table (what `npm start` runs).',
+  flags: {
+    episodes: { type: 'string', description: 'Evaluation episodes per task.', defaultText: '10' },
+    ...sharedFlags,
+  },
+  schema: demoSchema,
+  async run(o, ctx) {
+    const summaries: TaskSummary[] = [];
+    for (const task of STATE_MODEL_TASKS) {
+      const model = await resolveModel(task, o.model, o.backend, ctx);
+      const variants: ('auto' | 'flat')[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
+      for (const hierarchy of variants) {
+        summaries.push(await evaluateTask({ task, model, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, `${task}${hierarchy === 'flat' ? ' (flat)' : ''}`)));
+      }
+      model.dispose();
+    }
+    printSummaries(summaries, o.json, ctx);
+    if (!o.json) {
+      ctx.log('push-t and pick-place need a model that sees the block / cube (pixel JEPA models from `jepa train`); they are not part of this demo yet.');
+    }
+    return 0;
+  },
+};
+
+function printSummaries(rows: TaskSummary[], json: boolean, ctx: CommandContext): void {
+  if (json) {
+    for (const r of rows) {
+      const { tickLatencies_ms: _l, energyTraces: _e, ...rest } = r;
+      ctx.stdout.write(JSON.stringify(rest) + '\n');
+    }
+    return;
+  }
+  ctx.stdout.write('\n' + summaryTable(rows) + '\n');
+}

@@ -1,0 +1,159 @@
+/**
+ * Episodes on the embedded simulator, summarised: success rate, planning
+ * throughput and latency percentiles, planner iterations, shield
+ * interventions by reason, surprise events. Used by `jepa run`, `jepa eval`
+ * and `jepa demo`. Evaluation uses the held-out seed range only.
+ */
+import type { WorldModel } from '../addon/types';
+import { TRAIN_SEEDS } from '../sim/tasks/seeds';
+import type { TaskName } from '../sim/tasks/types';
+import { createEmbeddedRun, evalSeeds } from './embedded';
+import { ControlLoop, type EpisodeResult, type TickRecord } from './loop';
+
+export interface EvalOptions {
+  task: TaskName;
+  model: WorldModel;
+  episodes: number;
+  mode: 'train' | 'eval';
+  hierarchy: 'auto' | 'flat';
+  maxIterations: number;
+  planTime_ms: number;
+  samples: number;
+  horizon: number;
+  realtime?: boolean;
+  /** First seed of the range (defaults to the start of the mode's range). */
+  firstSeed?: number;
+}
+
+export interface EpisodeSummary {
+  seed: number;
+  success: boolean;
+  steps: number;
+  failure?: string;
+  shieldInterventions: number;
+  hierarchical: boolean;
+}
+
+export interface TaskSummary {
+  task: TaskName;
+  planner: string;
+  backend: string;
+  model: string;
+  episodes: number;
+  successRate: number;
+  plansPerSecond: number;
+  meanPlan_ms: number;
+  p50Tick_ms: number;
+  p99Tick_ms: number;
+  meanIterations: number;
+  shieldInterventions: number;
+  shieldReasons: Record<string, number>;
+  surpriseEvents: number;
+  ticks: number;
+  deadlineOverruns: number;
+  perEpisode: EpisodeSummary[];
+  /** Tick latencies (ms) of every tick, for histograms. */
+  tickLatencies_ms: number[];
+  /** Best-so-far energy per iteration of the first plan of each episode. */
+  energyTraces: number[][];
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface EvalProgress {
+  task: TaskName;
+  episode: number;
+  episodes: number;
+  step: number;
+  successes: number;
+  lastTick?: TickRecord;
+}
+
+export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress) => void): Promise<TaskSummary> {
+  const seeds = o.mode === 'eval' ? evalSeeds(o.episodes) : Array.from({ length: o.episodes }, (_, i) => (o.firstSeed ?? TRAIN_SEEDS.start) + i);
+  const ticks: TickRecord[] = [];
+  const perEpisode: EpisodeSummary[] = [];
+  const reasons: Record<string, number> = {};
+  const traces: number[][] = [];
+  let interventions = 0;
+  let surpriseEvents = 0;
+  let successes = 0;
+  let plannerName = 'cem';
+  for (const [i, seed] of seeds.entries()) {
+    const run = await createEmbeddedRun({
+      task: o.task,
+      seed,
+      mode: o.mode,
+      model: o.model,
+      hierarchy: o.hierarchy,
+      samples: o.samples,
+      horizon: o.horizon,
+      realtime: o.realtime,
+    });
+    try {
+      plannerName = run.stages.plannerName ?? plannerName;
+      const loop = new ControlLoop(run.stages, {
+        controlPeriod_s: run.period_s,
+        planBudget: { maxIterations: o.maxIterations, maxTime_ms: o.planTime_ms },
+        timing: o.realtime ? 'realtime' : 'lockstep',
+        maxSteps: run.maxSteps,
+      });
+      const r: EpisodeResult = await loop.runEpisode((t) => onProgress?.({ task: o.task, episode: i, episodes: seeds.length, step: t.step, successes, lastTick: t }));
+      if (r.success) successes++;
+      ticks.push(...r.ticks);
+      if (r.ticks[0]) traces.push(r.ticks[0].energyTrace);
+      interventions += r.shieldInterventions;
+      surpriseEvents += r.surpriseEvents;
+      for (const [k, v] of Object.entries(r.reasons)) reasons[k] = (reasons[k] ?? 0) + v;
+      perEpisode.push({ seed, success: r.success, steps: r.steps, ...(r.failure ? { failure: r.failure } : {}), shieldInterventions: r.shieldInterventions, hierarchical: run.hierarchical });
+      onProgress?.({ task: o.task, episode: i + 1, episodes: seeds.length, step: 0, successes });
+    } finally {
+      run.close();
+    }
+  }
+  const lat = ticks.map((t) => t.latency_ms).sort((a, b) => a - b);
+  const planMs = ticks.reduce((a, t) => a + t.plan_ms, 0);
+  return {
+    task: o.task,
+    planner: o.hierarchy === 'flat' ? 'cem (flat)' : plannerName,
+    backend: o.model.backend,
+    model: o.model.config.name,
+    episodes: seeds.length,
+    successRate: successes / seeds.length,
+    plansPerSecond: ticks.length / (planMs / 1000),
+    meanPlan_ms: planMs / Math.max(1, ticks.length),
+    p50Tick_ms: percentile(lat, 50),
+    p99Tick_ms: percentile(lat, 99),
+    meanIterations: ticks.reduce((a, t) => a + t.iterations, 0) / Math.max(1, ticks.length),
+    shieldInterventions: interventions,
+    shieldReasons: reasons,
+    surpriseEvents,
+    ticks: ticks.length,
+    deadlineOverruns: ticks.filter((t) => t.overrun).length,
+    perEpisode,
+    tickLatencies_ms: ticks.map((t) => t.latency_ms),
+    energyTraces: traces,
+  };
+}
+
+/** A fixed-width table of task summaries, as the demo prints it. */
+export function summaryTable(rows: readonly TaskSummary[]): string {
+  const head = ['task', 'planner', 'success', 'plans/s', 'p50 tick ms', 'p99 tick ms', 'iters', 'shield interventions'];
+  const body = rows.map((r) => [
+    r.task,
+    r.planner,
+    `${(100 * r.successRate).toFixed(0)}% (${Math.round(r.successRate * r.episodes)}/${r.episodes})`,
+    r.plansPerSecond.toFixed(1),
+    r.p50Tick_ms.toFixed(1),
+    r.p99Tick_ms.toFixed(1),
+    r.meanIterations.toFixed(1),
+    `${r.shieldInterventions} / ${r.ticks} ticks`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
