@@ -51,6 +51,7 @@ export const REQUIRED_PACKAGES = [
   'control_msgs',
   'action_msgs',
   'unique_identifier_msgs',
+  'rosgraph_msgs',
 ] as const;
 
 /** Types the node graph cannot run without. */

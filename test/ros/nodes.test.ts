@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { InProcessTransport } from '../../ros/src/transport/in-process';
+import { QOS } from '../../ros/src/transport/types';
+import { FOLLOW_JOINT_TRAJECTORY, ShieldNode } from '../../ros/src/nodes/shield';
+import { COLLISION_OBJECT, type CollisionObjectMsg, MemoryNode } from '../../ros/src/nodes/memory';
+import { NodeConfigError, type JointTrajectoryMsg } from '../../ros/src/nodes/common';
+import { PerceptionNode } from '../../ros/src/nodes/perception';
+import { WorldMemory } from '../../src/memory/world-memory';
+import { FER_HOME, FER_JOINTS, ferGuardrails, graphRegistry, imageMessage, jointStateMessage, sleep, tinyModel, waitFor } from './helpers';
+
+let bus: InProcessTransport | undefined;
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) c();
+  await bus?.shutdown();
+  bus = undefined;
+});
+
+const command = (dq: number, t_s = 1): JointTrajectoryMsg => ({
+  header: { stamp: { sec: 0, nanosec: 0 }, frame_id: '' },
+  joint_names: FER_JOINTS,
+  points: [{ positions: FER_HOME.map((q) => q + dq), velocities: [], accelerations: [], effort: [], time_from_start: { sec: t_s, nanosec: 0 } }],
+});
+
+describe('shield node', () => {
+  for (const flavour of ['humble', 'master'] as const) {
+    it(`sends FollowJointTrajectory goals (control_msgs ${flavour}) and cancels the active goal on a halt`, async () => {
+      bus = new InProcessTransport(graphRegistry(flavour));
+      const controller = bus.createNode('controller');
+      const goals: JointTrajectoryMsg[] = [];
+      let canceled = 0;
+      controller.createActionServer<{ trajectory: JointTrajectoryMsg }, unknown, { error_code: number; error_string: string }>(FOLLOW_JOINT_TRAJECTORY, '/arm_controller/follow_joint_trajectory', {
+        async execute(h) {
+          goals.push(h.goal.trajectory);
+          while (!h.cancelRequested) await sleep(5);
+          canceled++;
+          return { status: 'canceled', result: { error_code: 0, error_string: '' } };
+        },
+      });
+      const shield = new ShieldNode(bus.createNode('shield', { parameterOverrides: { command_interface: 'action', controller_name: 'arm_controller', camera_topic: '' } }), {
+        guardrails: ferGuardrails(), timer: false, log: () => {},
+      });
+      cleanups.push(() => shield.destroy());
+      const robot = bus.createNode('robot');
+      robot.createPublisher('sensor_msgs/msg/JointState', '/joint_states', QOS.sensorData).publish(jointStateMessage(FER_JOINTS, FER_HOME));
+      await sleep(10);
+      const ok = await shield.handleCommand(command(0.05));
+      expect(ok.verdict).toBe('pass');
+      await waitFor('the goal at the controller', () => goals.length === 1);
+      expect(Array.from(goals[0]!.points[0]!.positions)).toEqual(FER_HOME.map((q) => q + 0.05));
+      const bad = await shield.handleCommand(command(10));
+      expect(bad.verdict).toBe('halt');
+      expect(bad.reasons).toEqual(['JOINT_BOUND']);
+      await waitFor('the cancel at the controller', () => canceled === 1);
+      expect(goals.length).toBe(1);
+      expect(shield.stats.byReason).toMatchObject({ OK: 1, JOINT_BOUND: 1 });
+    });
+  }
+
+  it('applies parameters that tighten the guardrails and refuses looser ones', () => {
+    bus = new InProcessTransport(graphRegistry());
+    const tight = new ShieldNode(
+      bus.createNode('tight', { parameterOverrides: { 'joint_limits.fer_joint1.max_velocity': 0.2, incoming_command_timeout: 0.5, camera_topic: '' } }),
+      { guardrails: ferGuardrails(), timer: false, log: () => {} },
+    );
+    expect(tight.shield.guardrails.maxVelocity[0]).toBe(0.2);
+    expect(tight.shield.guardrails.maxVelocity[1]).toBe(1.0);
+    expect(tight.shield.guardrails.config.watchdog.incoming_command_timeout_s).toBe(0.5);
+    expect(() => new ShieldNode(bus!.createNode('loose', { parameterOverrides: { 'joint_limits.fer_joint2.max_acceleration': 100 } }), { guardrails: ferGuardrails(), timer: false }))
+      .toThrow(/may only tighten.*joint_limits\.fer_joint2\.max_acceleration 100 > 3\.75/);
+    expect(() => new ShieldNode(bus!.createNode('bad', { parameterOverrides: { command_interface: 'servo' } }), { guardrails: ferGuardrails(), timer: false }))
+      .toThrow(NodeConfigError);
+    // read-only after start
+    expect(() => bus!.createNode('x').setParameter('y', 1)).toThrow(/not declared/);
+  });
+});
+
+describe('perception node', () => {
+  it('keeps only the newest waiting frame while the encoder is busy, and publishes one latent per encode', async () => {
+    bus = new InProcessTransport(graphRegistry());
+    const perception = new PerceptionNode(bus.createNode('perception'), { model: tinyModel(), log: () => {} });
+    const robot = bus.createNode('robot');
+    const latents: number[] = [];
+    robot.createSubscription<{ data: Float32Array }>('std_msgs/msg/Float32MultiArray', '/perception/latent', (m) => latents.push(m.data.length));
+    // 5 frames in one turn of the event loop: one is encoded at once, the newest of the rest waits, 3 are dropped.
+    const cam = robot.createPublisher('sensor_msgs/msg/Image', '/camera/image_raw', QOS.sensorData);
+    for (let i = 0; i < 5; i++) cam.publish(imageMessage(16, 16, i));
+    await waitFor('both encodes', () => perception.stats.framesEncoded === 2);
+    await perception.idle();
+    expect(perception.stats.framesReceived).toBe(5);
+    expect(perception.stats.framesDropped).toBe(3);
+    await waitFor('two latents', () => latents.length === 2);
+    expect(latents).toEqual([8, 8]);
+  });
+
+  it('counts a frame it cannot decode as rejected and keeps running', async () => {
+    bus = new InProcessTransport(graphRegistry());
+    const perception = new PerceptionNode(bus.createNode('perception'), { model: tinyModel(), log: () => {} });
+    const cam = bus.createNode('robot').createPublisher('sensor_msgs/msg/Image', '/camera/image_raw', QOS.sensorData);
+    cam.publish({ ...imageMessage(4, 4, 1), encoding: '16UC1', step: 8, data: new Uint8Array(32) });
+    await waitFor('the rejection', () => perception.stats.framesRejected === 1);
+    expect(perception.stats.lastError).toMatch(/encoding '16UC1' is not supported/);
+    cam.publish(imageMessage(4, 4, 1));
+    await waitFor('an encode', () => perception.stats.framesEncoded === 1);
+  });
+});
+
+describe('memory node', () => {
+  it('remembers sightings, publishes them as collision objects, removes them once confidence decays, and logs events', async () => {
+    bus = new InProcessTransport(graphRegistry());
+    const memory = WorldMemory.open({ file: ':memory:', confidenceDecayRate_per_s: 50 });
+    cleanups.push(() => memory.close());
+    const node = new MemoryNode(bus.createNode('memory', { parameterOverrides: { episode_id: 'ep1', min_confidence: 0.5 } }), { memory, timer: false, log: () => {} });
+    cleanups.push(() => node.destroy());
+    const src = bus.createNode('src');
+    const scene: CollisionObjectMsg[] = [];
+    src.createSubscription<CollisionObjectMsg>('jepa_runtime/msg/CollisionObject', '/memory/collision_object', (m) => scene.push(m));
+    src.createPublisher('std_msgs/msg/Float32MultiArray', '/perception/latent').publish({ layout: { dim: [], data_offset: 0 }, data: Float32Array.of(1, 2, 3) });
+    await sleep(5);
+    const pose = { position: { x: 0.4, y: -0.1, z: 0.02 }, orientation: { x: 0, y: 0, z: 0, w: 2 } };
+    src.createPublisher('jepa_runtime/msg/CollisionObject', '/memory/sightings').publish({
+      header: { stamp: { sec: 0, nanosec: 0 }, frame_id: 'table' }, pose, id: 'cube', primitives: [], primitive_poses: [], operation: COLLISION_OBJECT.ADD,
+    });
+    await waitFor('the scene update', () => scene.length === 1);
+    expect(scene[0]!.id).toBe('cube');
+    expect(scene[0]!.operation).toBe(COLLISION_OBJECT.ADD);
+    expect(scene[0]!.header.frame_id).toBe('table');
+    expect(scene[0]!.pose.orientation.w).toBeCloseTo(1, 12); // normalised
+    expect(Array.from(scene[0]!.primitives[0]!.dimensions)).toEqual([0.05]);
+    expect(Array.from(memory.recall('cube', Date.now() / 1000)!.latent)).toEqual([1, 2, 3]);
+    // Out of view, the confidence decays at 50/s: gone below 0.5 within ~14 ms.
+    src.createPublisher('jepa_runtime/msg/CollisionObject', '/memory/sightings').publish({ ...scene[0]!, operation: COLLISION_OBJECT.REMOVE });
+    await sleep(60);
+    node.publishScene();
+    await waitFor('the REMOVE', () => scene.some((m) => m.operation === COLLISION_OBJECT.REMOVE));
+    expect(scene.filter((m) => m.operation === COLLISION_OBJECT.REMOVE).map((m) => m.id)).toEqual(['cube']);
+    expect(node.publishScene()).toEqual({ added: [], removed: [] }); // nothing left to add or remove
+
+    src.createPublisher('std_msgs/msg/String', '/perception/surprise').publish({ data: JSON.stringify({ level: 'slow', error: 0.3, zScore: 9, tick: 4, time_s: 1, reason: 'z-score' }) });
+    src.createPublisher('std_msgs/msg/String', '/shield/status').publish({ data: JSON.stringify({ verdict: 'halt', reasons: ['WATCHDOG_TIMEOUT'], detail: 'camera stale', time_s: 1, source: 'camera', timeScale: 1 }) });
+    await waitFor('two logged events', () => memory.events({ episodeId: 'ep1' }).length === 2);
+    const events = memory.events({ episodeId: 'ep1' });
+    expect(events.map((e) => e.kind).sort()).toEqual(['shield', 'surprise']);
+    expect(events.find((e) => e.kind === 'shield')!.payload).toMatchObject({ verdict: 'halt', status: 'WATCHDOG_TIMEOUT' });
+  });
+});
