@@ -192,7 +192,7 @@ export const pickPlaceSpec: TaskSpec = {
   scene: 'arm',
   cameras: ['front', 'wrist'],
   frameskip: 25,
-  maxSteps: 200,
+  maxSteps: 250,
   proprioJoints: ARM_PROPRIO_JOINTS,
   actionDim: 8,
 };
@@ -238,7 +238,7 @@ export class PickPlaceScript implements Policy {
       }
     }
     const carrying = st.name === 'lift' || st.name === 'move-over-bin';
-    return this.ctl.act(sim, downwardPose(p, yaw), gripper, 0.1, carrying ? 0.02 : 0.03);
+    return this.ctl.act(sim, downwardPose(p, yaw), gripper, 0.1, carrying ? 0.012 : 0.03);
   }
 }
 

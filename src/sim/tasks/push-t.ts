@@ -73,14 +73,23 @@ export class PushTScript implements Policy {
     const d = [goalCom[0] - com[0], goalCom[1] - com[1]];
     const dist = Math.hypot(d[0], d[1]);
     if (Math.abs(err) > PUSHT_TOLERANCE.angle_rad * 0.6 && (dist < 0.06 || Math.abs(err) > 0.8)) {
-      // Rotate: push a bar end perpendicular to the bar. Pushing the top face (local -y) at the
-      // end x = s*0.05 turns the block by -s; pick s so the turn has the sign of err.
+      // Rotate by pushing the bar perpendicular to it, near one end. Pushing the top face
+      // (local -y) at x = s*0.05 turns the block by -s, and so does pushing the bottom face
+      // (local +y) at x = -s*0.05; of the two, use the push that points away from the walls.
       const s = err > 0 ? -1 : 1;
-      const lx = s * (PUSHT_BAR.half[0] - 0.01);
+      const lx = PUSHT_BAR.half[0] - 0.01;
       const top = PUSHT_BAR.pos[1] + PUSHT_BAR.half[1] + PUSHT_PUSHER_RADIUS_m + 0.01;
-      this.contact = toWorld(p, lx, top);
+      const bottom = PUSHT_BAR.pos[1] - PUSHT_BAR.half[1] - PUSHT_PUSHER_RADIUS_m - 0.01;
       const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
-      this.direction = [sn, -c]; // local -y in world
+      const down: [number, number] = [sn, -c]; // local -y in world
+      const inward = -(down[0] * com[0] + down[1] * com[1]);
+      if (inward >= 0) {
+        this.contact = toWorld(p, s * lx, top);
+        this.direction = down;
+      } else {
+        this.contact = toWorld(p, -s * lx, bottom);
+        this.direction = [-down[0], -down[1]];
+      }
     } else {
       const n = Math.max(dist, 1e-9);
       this.direction = [d[0] / n, d[1] / n];
