@@ -6,6 +6,7 @@
  * Protocol (one line each):
  *   child → parent  `ready`                   modules loaded, waiting
  *   parent → child  `go <run> <file>`         open <file> and start writing as run <run>
+ *   child → parent  `opened`                  the file is open and the run's episode exists
  *   child → parent  `ack <kind> <run> <seq>`  write <seq> of kind event|frame|task has returned
  *
  * Loading modules before `go` lets the parent start the next writer while
@@ -31,6 +32,7 @@ function writeForever(run: number, file: string): never {
   const memory = WorldMemory.open({ file, integrityCheck: 'none' });
   const episode = `run-${run}`;
   memory.beginEpisode(episode, 0);
+  writeSync(1, 'opened\n');
   const pose = { position_m: [0.1, 0.2, 0.3] as [number, number, number], orientation_xyzw: [0, 0, 0, 1] as [number, number, number, number], frameId: 'world' };
   for (let seq = 1; ; seq++) {
     switch (seq % 3) {

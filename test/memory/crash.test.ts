@@ -26,9 +26,15 @@ import { crashLatent } from './crash-shared';
 
 const WRITER = fileURLToPath(new URL('./crash-writer.ts', import.meta.url));
 const KILLS = 100;
-/** Kill delay after `go`, uniform in [MIN, MAX]: covers open/migration and steady writing. */
-const KILL_DELAY_MIN_MS = 0;
-const KILL_DELAY_MAX_MS = 250;
+/**
+ * When each kill lands: for half the runs (drawn at random) a uniform delay
+ * after `go`, which covers opening, WAL recovery, migration and the first
+ * writes; for the other half a uniform delay after the writer reports the
+ * file open, so steady writing is hit however slow opening is on a loaded
+ * machine.
+ */
+const KILL_AFTER_GO_MAX_MS = 250;
+const KILL_AFTER_OPEN_MAX_MS = 150;
 /** Writers loading modules ahead of their turn. */
 const SPARE_WRITERS = 2;
 
@@ -50,6 +56,8 @@ interface Writer {
   lines: string[];
   stderr: string[];
   ready: Promise<void>;
+  /** Resolves when the writer printed `opened`. */
+  opened: Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -80,6 +88,10 @@ function startWriter(command: { args: string[]; env: NodeJS.ProcessEnv }): Write
   const stderr: string[] = [];
   let pending = '';
   let onReady: () => void = () => {};
+  let onOpened: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    onOpened = resolve;
+  });
   let onFail: (e: Error) => void = () => {};
   const ready = new Promise<void>((resolve, reject) => {
     onReady = resolve;
@@ -95,6 +107,7 @@ function startWriter(command: { args: string[]; env: NodeJS.ProcessEnv }): Write
       pending = pending.slice(nl + 1);
       lines.push(line);
       if (line.startsWith('ready')) onReady();
+      if (line === 'opened') onOpened();
     }
   });
   proc.stderr.setEncoding('utf8');
@@ -106,7 +119,7 @@ function startWriter(command: { args: string[]; env: NodeJS.ProcessEnv }): Write
       resolve({ code, signal });
     });
   });
-  return { proc, lines, stderr, ready, exited };
+  return { proc, lines, stderr, ready, opened, exited };
 }
 
 interface Acks {
@@ -118,7 +131,7 @@ interface Acks {
 function parseAcks(lines: string[], run: number): Acks {
   const acks: Acks = { event: [], frame: [], task: [] };
   for (const line of lines) {
-    if (line.startsWith('ready')) continue;
+    if (line.startsWith('ready') || line === 'opened') continue;
     const m = /^ack (event|frame|task) (\d+) (\d+)$/.exec(line);
     if (!m || Number(m[2]) !== run) throw new Error(`unexpected line from crash writer of run ${run}: '${line}'`);
     acks[m[1] as keyof Acks].push(Number(m[3]));
@@ -126,6 +139,7 @@ function parseAcks(lines: string[], run: number): Acks {
   return acks;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const maxOf = (xs: number[]): number => (xs.length === 0 ? 0 : xs[xs.length - 1]);
 
 describe('world memory survives SIGKILL of its writer', () => {
@@ -145,6 +159,7 @@ describe('world memory survives SIGKILL of its writer', () => {
     const taskSubGoal = new Map<string, number>();
     let totalAcks = 0;
     let runsKilledBeforeFirstAck = 0;
+    let killsWhileWriting = 0;
     const started = performance.now();
 
     // Writers started ahead of need: loading modules overlaps with earlier runs.
@@ -166,8 +181,13 @@ describe('world memory survives SIGKILL of its writer', () => {
         await writer.ready;
         waitReady_ms += performance.now() - waitStart;
         writer.proc.stdin.write(`go ${run} ${file}\n`);
-        const delay_ms = KILL_DELAY_MIN_MS + random() * (KILL_DELAY_MAX_MS - KILL_DELAY_MIN_MS);
-        await new Promise((resolve) => setTimeout(resolve, delay_ms));
+        if (random() < 0.5) {
+          await sleep(random() * KILL_AFTER_GO_MAX_MS);
+        } else {
+          await Promise.race([writer.opened, writer.exited]);
+          killsWhileWriting++;
+          await sleep(random() * KILL_AFTER_OPEN_MAX_MS);
+        }
         writer.proc.kill('SIGKILL');
         const exit = await writer.exited;
         expect(exit.signal, `writer must die by our SIGKILL, not on its own (${context(run)}): ${writer.stderr.join('')}`).toBe('SIGKILL');
@@ -178,7 +198,7 @@ describe('world memory survives SIGKILL of its writer', () => {
         if (ackCount === 0) runsKilledBeforeFirstAck++;
         const lastAck = Math.max(maxOf(acks.event), maxOf(acks.frame), maxOf(acks.task));
 
-        const memory = WorldMemory.open({ file, integrityCheck: 'full' });
+        const memory = WorldMemory.open({ file }); // default open path: quick_check, WAL recovery, migration
         try {
           expect(memory.integrityProblems(), context(run)).toEqual([]);
           const episode = `run-${run}`;
@@ -234,7 +254,7 @@ describe('world memory survives SIGKILL of its writer', () => {
     }
     const elapsed_s = (performance.now() - started) / 1000;
     console.log(
-      `crash test: ${KILLS} kills, ${totalAcks} acknowledged writes checked, ` +
+      `crash test: ${KILLS} kills (${killsWhileWriting} timed from 'opened'), ${totalAcks} acknowledged writes checked, ` +
         `${runsKilledBeforeFirstAck} kills before the first ack, ${elapsed_s.toFixed(1)} s ` +
         `(${(waitReady_ms / 1000).toFixed(1)} s waiting for writers to load, writer mode ${WRITER_MODE}), seed ${seed}`,
     );
