@@ -115,25 +115,63 @@ export function checkTerms(terms: readonly BatchEnergyTerm[], dims: ModelDims): 
   });
 }
 
+/** Sample-steps (N × H) one batch-term call covers before the planner may yield to the event loop. */
+const CHUNK_SAMPLE_STEPS = 2048;
+/** Time a run of chunks may take before the planner yields to the event loop. */
+const YIELD_AFTER_ms = 4;
+
+function checkValues(term: BatchEnergyTerm, values: Float64Array, n: number, offset: number): void {
+  if (!(values instanceof Float64Array) || values.length !== n) {
+    throw new EnergyTermError(term.name, `evaluate() must return a Float64Array of length N = ${n}, got ${(values as unknown as object)?.constructor?.name} of length ${(values as unknown as { length?: number })?.length}`);
+  }
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (Number.isNaN(v) || v === Number.NEGATIVE_INFINITY) {
+      throw new EnergyTermError(term.name, `value for sample ${offset + i} is ${v}; a term must return finite values or +Infinity`);
+    }
+  }
+}
+
 /**
  * Adds weight * term(batch) into `energies` for every term, checking each
- * term's output (length N, no NaN, no -Infinity).
+ * term's output (length N, no NaN, no -Infinity). Terms are per-sample, so a
+ * large batch is handed to them in slices of samples, and the planner yields
+ * to the event loop between slices once a few milliseconds have passed: a
+ * costly term (forward kinematics per predicted state) cannot stall timers,
+ * watchdogs or I/O for the length of a whole iteration.
  */
-export function addBatchTerms(energies: Float64Array, terms: readonly BatchEnergyTerm[], batch: EnergyBatch): void {
-  const N = batch.N;
+export async function addBatchTerms(energies: Float64Array, terms: readonly BatchEnergyTerm[], batch: EnergyBatch): Promise<void> {
+  const { N, H, A } = batch;
+  const P = batch.proprioDim;
+  const L = batch.latentSize;
+  const chunk = Math.max(1, Math.floor(CHUNK_SAMPLE_STEPS / Math.max(1, H)));
+  let since = performance.now();
   for (const term of terms) {
     if (term.weight === 0) continue;
-    const values = term.evaluate(batch);
-    if (!(values instanceof Float64Array) || values.length !== N) {
-      throw new EnergyTermError(term.name, `evaluate() must return a Float64Array of length N = ${N}, got ${values?.constructor?.name} of length ${values?.length}`);
-    }
     const w = term.weight;
-    for (let n = 0; n < N; n++) {
-      const v = values[n];
-      if (Number.isNaN(v) || v === Number.NEGATIVE_INFINITY) {
-        throw new EnergyTermError(term.name, `value for sample ${n} is ${v}; a term must return finite values or +Infinity`);
+    if (chunk >= N) {
+      const values = term.evaluate(batch);
+      checkValues(term, values, N, 0);
+      for (let n = 0; n < N; n++) energies[n] += w * values[n]!;
+      continue;
+    }
+    for (let s0 = 0; s0 < N; s0 += chunk) {
+      const s1 = Math.min(N, s0 + chunk);
+      const n = s1 - s0;
+      const slice: EnergyBatch = {
+        ...batch,
+        N: n,
+        actions: batch.actions.subarray(s0 * H * A, s1 * H * A),
+        ...(batch.proprio ? { proprio: batch.proprio.subarray(s0 * H * P, s1 * H * P) } : {}),
+        ...(batch.trajectory ? { trajectory: batch.trajectory.subarray(s0 * H * L, s1 * H * L) } : {}),
+      };
+      const values = term.evaluate(slice);
+      checkValues(term, values, n, s0);
+      for (let i = 0; i < n; i++) energies[s0 + i] += w * values[i]!;
+      if (performance.now() - since > YIELD_AFTER_ms) {
+        await new Promise((r) => setImmediate(r));
+        since = performance.now();
       }
-      energies[n] += w * v;
     }
   }
 }

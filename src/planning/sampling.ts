@@ -258,7 +258,7 @@ export abstract class SamplingPlanner implements Planner {
           goal,
           state,
         };
-        addBatchTerms(energies, activeTerms, batch);
+        await addBatchTerms(energies, activeTerms, batch);
       }
       let best = Number.POSITIVE_INFINITY;
       let bestIndex = 0;

@@ -48,6 +48,7 @@ describe('control loop on the embedded simulator', () => {
   it('keeps the event loop live during planning ticks (largest timer gap measured)', async () => {
     const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start + 1, mode: 'eval', model: rooms, hierarchy: 'flat', samples: 1024, horizon: 16 });
     const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 10 }, timing: 'lockstep', maxSteps: 50 });
+    await loop.tick(); // warm-up: JIT and first native allocations
     let last = performance.now();
     let maxGap = 0;
     const timer = setInterval(() => {
