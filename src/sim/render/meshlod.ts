@@ -43,7 +43,39 @@ export function faceNormalsOf(positions: Float64Array, indices: Uint32Array): Fl
   return out;
 }
 
-/** Simplifies `positions`/`indices` by clustering vertices on a grid of `cell_m`. */
+/**
+ * Merges vertices at exactly the same position (MuJoCo keeps one vertex per
+ * face corner for meshes loaded with normals, three times the unique count),
+ * so each position is transformed once per frame. Faces keep their order.
+ */
+export function weldVertices(positions: Float64Array, indices: Uint32Array): { positions: Float64Array; indices: Uint32Array } {
+  const nv = positions.length / 3;
+  const ids = new Map<string, number>();
+  const remap = new Uint32Array(nv);
+  const out: number[] = [];
+  for (let i = 0; i < nv; i++) {
+    const x = positions[i * 3], y = positions[i * 3 + 1], z = positions[i * 3 + 2];
+    const key = `${x},${y},${z}`;
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = out.length / 3;
+      ids.set(key, id);
+      out.push(x, y, z);
+    }
+    remap[i] = id;
+  }
+  const idx = new Uint32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) idx[i] = remap[indices[i]];
+  return { positions: Float64Array.from(out), indices: idx };
+}
+
+/** Grid coordinates per axis stay below this, so a cell key fits exactly in a double. */
+const GRID = 1 << 17;
+
+/**
+ * Simplifies `positions`/`indices` by clustering vertices on a grid of `cell_m`
+ * (raised if needed so the mesh spans at most 2^17 cells per axis).
+ */
 export function clusterMesh(positions: Float64Array, indices: Uint32Array, cell_m: number): MeshLevel {
   const nv = positions.length / 3;
   const cellOf = new Int32Array(nv);
@@ -52,17 +84,22 @@ export function clusterMesh(positions: Float64Array, indices: Uint32Array, cell_
   const counts: number[] = [];
   // Grid coordinates are offset so keys are non-negative integers below 2^51.
   let minX = Infinity, minY = Infinity, minZ = Infinity;
+  let maxX = -Infinity, maxY = -Infinity, maxZ = -Infinity;
   for (let i = 0; i < nv; i++) {
     minX = Math.min(minX, positions[i * 3]);
     minY = Math.min(minY, positions[i * 3 + 1]);
     minZ = Math.min(minZ, positions[i * 3 + 2]);
+    maxX = Math.max(maxX, positions[i * 3]);
+    maxY = Math.max(maxY, positions[i * 3 + 1]);
+    maxZ = Math.max(maxZ, positions[i * 3 + 2]);
   }
-  const K = 1 << 17;
+  const K = GRID;
+  const cell = Math.max(cell_m, Math.max(maxX - minX, maxY - minY, maxZ - minZ) / (K - 2));
   for (let i = 0; i < nv; i++) {
     const x = positions[i * 3], y = positions[i * 3 + 1], z = positions[i * 3 + 2];
-    const ix = Math.min(K - 1, Math.floor((x - minX) / cell_m));
-    const iy = Math.min(K - 1, Math.floor((y - minY) / cell_m));
-    const iz = Math.min(K - 1, Math.floor((z - minZ) / cell_m));
+    const ix = Math.floor((x - minX) / cell);
+    const iy = Math.floor((y - minY) / cell);
+    const iz = Math.floor((z - minZ) / cell);
     const key = (iz * K + iy) * K + ix;
     let id = ids.get(key);
     if (id === undefined) {
@@ -91,5 +128,5 @@ export function clusterMesh(positions: Float64Array, indices: Uint32Array, cell_
     kept.push(a, b, c);
   }
   const idx = Uint32Array.from(kept);
-  return { cell_m, positions: out, indices: idx, faceNormals: faceNormalsOf(out, idx), vertexCount: n, triangleCount: idx.length / 3 };
+  return { cell_m: cell, positions: out, indices: idx, faceNormals: faceNormalsOf(out, idx), vertexCount: n, triangleCount: idx.length / 3 };
 }

@@ -29,7 +29,7 @@ import {
   tessellateSphere,
   type Tessellation,
 } from './tessellate';
-import { clusterMesh, faceNormalsOf, type MeshLevel } from './meshlod';
+import { clusterMesh, faceNormalsOf, weldVertices, type MeshLevel } from './meshlod';
 
 const rgbBytes = z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]);
 const rgbUnit = z.tuple([z.number().min(0), z.number().min(0), z.number().min(0)]);
@@ -78,7 +78,11 @@ export type RenderCallOptions = z.input<typeof RenderCallOptionsSchema>;
 export interface RenderStats {
   geomsDrawn: number;
   geomsCulled: number;
-  /** Triangles that reached the rasteriser after culling and clipping. */
+  /** Vertices transformed into the camera frame. */
+  vertices: number;
+  /** Triangles handed to the rasteriser (front-facing as far as the camera-space test can tell, clipped). */
+  trianglesSubmitted: number;
+  /** Triangles that covered at least one pixel centre's bounding box. */
   trianglesRasterised: number;
 }
 
@@ -121,6 +125,8 @@ const N_PLANES = 5;
 const ATTR = 6; // x, y, d, intensity, u, v
 const MAX_POLY = 3 + N_PLANES;
 const EMPTY = new Float64Array(0);
+// Pixels: a triangle is kept by the early test if snapping to 1/SUB px could bring a centre inside.
+const SNAP_MARGIN = 1 / 128;
 // Mesh levels of detail: grid cells of radius/8 down to radius/4096.
 const LOD_FIRST_SHIFT = 3;
 const LOD_LEVELS = 10;
@@ -196,7 +202,7 @@ class SoftwareRenderer implements Renderer {
 
   private order = new Int32Array(0);
   private keys = new Float64Array(0);
-  private stats: RenderStats = { geomsDrawn: 0, geomsCulled: 0, trianglesRasterised: 0 };
+  private stats: RenderStats = { geomsDrawn: 0, geomsCulled: 0, vertices: 0, trianglesSubmitted: 0, trianglesRasterised: 0 };
 
   constructor(opts: RendererOptions) {
     this.opts = opts;
@@ -220,7 +226,7 @@ class SoftwareRenderer implements Renderer {
     const cam = typeof camera === 'string' ? findCamera(snapshot, camera) : camera;
     if (!(cam.fovy_deg > 0 && cam.fovy_deg < 180))
       throw new RenderError(`camera "${cam.name}": fovy_deg must be in (0, 180), got ${cam.fovy_deg}`);
-    this.stats = { geomsDrawn: 0, geomsCulled: 0, trianglesRasterised: 0 };
+    this.stats = { geomsDrawn: 0, geomsCulled: 0, vertices: 0, trianglesSubmitted: 0, trianglesRasterised: 0 };
     const W = this.width;
     const H = this.height;
     this.f = H / 2 / Math.tan((cam.fovy_deg * Math.PI) / 360);
@@ -408,7 +414,15 @@ class SoftwareRenderer implements Renderer {
     }
     let r2 = 0;
     for (let i = 0; i < nv; i++) r2 = Math.max(r2, positions[i * 3] ** 2 + positions[i * 3 + 1] ** 2 + positions[i * 3 + 2] ** 2);
-    const full: MeshLevel = { cell_m: 0, positions, indices, faceNormals: faceNormalsOf(positions, indices), vertexCount: nv, triangleCount: nf };
+    const w = weldVertices(positions, indices);
+    const full: MeshLevel = {
+      cell_m: 0,
+      positions: w.positions,
+      indices: w.indices,
+      faceNormals: faceNormalsOf(w.positions, w.indices),
+      vertexCount: w.positions.length / 3,
+      triangleCount: nf,
+    };
     const prep: MeshPrep = { full, levels: [], radius: Math.sqrt(r2) };
     this.meshCache.set(mesh, prep);
     return prep;
@@ -577,6 +591,7 @@ class SoftwareRenderer implements Renderer {
         return;
     }
     this.stats.geomsDrawn++;
+    this.stats.vertices += tess.vertexCount;
 
     // M = Rc^T Rg (local -> camera rotation); A = M diag(s); t = Rc^T (p - pc).
     const rc = this.rc;
@@ -658,10 +673,29 @@ class SoftwareRenderer implements Renderer {
     const idx = tess.indices;
     const T = this.tri;
     const cull = this.opts.cullBackFaces;
+    const W = this.width, H = this.height;
     for (let t = 0, nt = tess.triangleCount; t < nt; t++) {
       const i0 = idx[t * 3], i1 = idx[t * 3 + 1], i2 = idx[t * 3 + 2];
       const c0 = oc[i0], c1 = oc[i1], c2 = oc[i2];
       if ((c0 & c1 & c2) !== 0) continue;
+      const unclipped = (c0 | c1 | c2) === 0;
+      if (unclipped) {
+        // Cheap rejection of triangles whose bounding box holds no pixel centre (most triangles
+        // of a detailed mesh in a small image). The margin keeps every triangle that could
+        // cover a centre once snapped to the fixed-point grid.
+        const x0 = psx[i0], x1 = psx[i1], x2 = psx[i2];
+        const minX = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
+        const maxX = x0 > x1 ? (x0 > x2 ? x0 : x2) : x1 > x2 ? x1 : x2;
+        const lo = Math.ceil(minX - 0.5 - SNAP_MARGIN);
+        const hi = Math.floor(maxX - 0.5 + SNAP_MARGIN);
+        if (lo > hi || hi < 0 || lo >= W) continue;
+        const y0 = psy[i0], y1 = psy[i1], y2 = psy[i2];
+        const minY = y0 < y1 ? (y0 < y2 ? y0 : y2) : y1 < y2 ? y1 : y2;
+        const maxY = y0 > y1 ? (y0 > y2 ? y0 : y2) : y1 > y2 ? y1 : y2;
+        const loY = Math.ceil(minY - 0.5 - SNAP_MARGIN);
+        const hiY = Math.floor(maxY - 0.5 + SNAP_MARGIN);
+        if (loY > hiY || hiY < 0 || loY >= H) continue;
+      }
       let I0: number, I1: number, I2: number;
       if (smooth) {
         I0 = vi[i0];
@@ -677,7 +711,7 @@ class SoftwareRenderer implements Renderer {
         if (cull && cnx * vx[i0] + cny * vy[i0] - cnz * vd[i0] >= 0) continue;
         I0 = I1 = I2 = this.intensity(cnx, cny, cnz);
       }
-      if ((c0 | c1 | c2) === 0) {
+      if (unclipped) {
         T[0] = psx[i0]; T[1] = psy[i0]; T[2] = piz[i0]; T[3] = I0; T[4] = vu[i0]; T[5] = vv[i0];
         T[6] = psx[i1]; T[7] = psy[i1]; T[8] = piz[i1]; T[9] = I1; T[10] = vu[i1]; T[11] = vv[i1];
         T[12] = psx[i2]; T[13] = psy[i2]; T[14] = piz[i2]; T[15] = I2; T[16] = vu[i2]; T[17] = vv[i2];
@@ -758,6 +792,7 @@ class SoftwareRenderer implements Renderer {
 
   /** Fills one screen-space triangle T = [sx, sy, iz, I, u, v] x 3. */
   private fill(T: Float64Array): void {
+    this.stats.trianglesSubmitted++;
     let X0 = Math.round(T[0] * SUB), Y0 = Math.round(T[1] * SUB);
     let X1 = Math.round(T[6] * SUB), Y1 = Math.round(T[7] * SUB);
     let X2 = Math.round(T[12] * SUB), Y2 = Math.round(T[13] * SUB);
