@@ -88,18 +88,20 @@ function stateForTarget(sim: MjSim, target: GoalState, cube?: [number, number, n
   const pose = downwardPose(target.tcp_position, target.tcp_yaw[0]);
   const q = pandaIk(pose, armJointPositions(sim), { iterations: 300 }).q;
   const g = target.gripper_opening[0];
-  const yaw = cubeState(sim).yaw_rad;
+  // Read everything from the current state before stateWith resets the simulator.
+  const now = cubeState(sim);
+  const yaw = now.yaw_rad;
+  const c = cube ?? now.position;
+  const mocap = Float64Array.from(sim.mocapPos);
   return stateWith(
     sim,
     (s) => {
       setJoints(s, ARM_JOINTS, q);
       setJoints(s, ['finger_left', 'finger_right'], [g, g]);
-      s.mocapPos.set(sim.mocapPos);
-      const a = s.jointQposAddress('cube');
-      const c = cube ?? cubeState(sim).position;
-      s.qpos.set([c[0], c[1], c[2], Math.cos(yaw / 2), 0, 0, Math.sin(yaw / 2)], a);
+      s.mocapPos.set(mocap);
+      s.qpos.set([c[0], c[1], c[2], Math.cos(yaw / 2), 0, 0, Math.sin(yaw / 2)], s.jointQposAddress('cube'));
     },
-    [...q, g],
+    [...Array.from(q), g],
   );
 }
 
