@@ -78,53 +78,107 @@ export function pointAabbDistanceSq(px: number, py: number, pz: number, hx: numb
   return dx * dx + dy * dy + dz * dz;
 }
 
+/** Clips the parameter interval [t0, t1] against one slab; returns null when empty. */
+function clipSlab(p: number, d: number, h: number, t0: number, t1: number): [number, number] | null {
+  if (Math.abs(d) < 1e-300) return p < -h || p > h ? null : [t0, t1];
+  let ta = (-h - p) / d, tb = (h - p) / d;
+  if (ta > tb) {
+    const x = ta;
+    ta = tb;
+    tb = x;
+  }
+  const lo = ta > t0 ? ta : t0, hi = tb < t1 ? tb : t1;
+  return lo > hi ? null : [lo, hi];
+}
+
 /** Whether segment [p, q] meets the origin-centred axis-aligned box (slab test). */
 export function segmentIntersectsAabb(
   px: number, py: number, pz: number, qx: number, qy: number, qz: number,
   hx: number, hy: number, hz: number,
 ): boolean {
-  let t0 = 0, t1 = 1;
-  const p = [px, py, pz], d = [qx - px, qy - py, qz - pz], h = [hx, hy, hz];
-  for (let i = 0; i < 3; i++) {
-    const pi = p[i]!, di = d[i]!, hi = h[i]!;
-    if (Math.abs(di) < 1e-300) {
-      if (pi < -hi || pi > hi) return false;
-    } else {
-      let ta = (-hi - pi) / di, tb = (hi - pi) / di;
-      if (ta > tb) [ta, tb] = [tb, ta];
-      if (ta > t0) t0 = ta;
-      if (tb < t1) t1 = tb;
-      if (t0 > t1) return false;
-    }
-  }
-  return true;
+  // Quick accept: an end point inside.
+  if (Math.abs(px) <= hx && Math.abs(py) <= hy && Math.abs(pz) <= hz) return true;
+  let r = clipSlab(px, qx - px, hx, 0, 1);
+  if (!r) return false;
+  r = clipSlab(py, qy - py, hy, r[0], r[1]);
+  if (!r) return false;
+  return clipSlab(pz, qz - pz, hz, r[0], r[1]) !== null;
 }
 
-const SIGNS = [-1, 1];
+const breaks = new Float64Array(8);
 
 /**
  * Squared distance between segment [p, q] and the origin-centred
- * axis-aligned box with half extents h. Exact: zero when they meet; else the
- * minimum over the segment's end points and the box's 12 edges (the closest
- * pair of a segment and a box that it does not meet always involves an end
- * point or a box edge).
+ * axis-aligned box with half extents h. Exact: along the segment,
+ * f(t) = dist²(p + t (q - p), box) is convex and piecewise quadratic, with
+ * breakpoints where a coordinate crosses a face plane (at most six); on each
+ * piece the quadratic is minimised in closed form.
  */
 export function segmentAabbDistanceSq(
   px: number, py: number, pz: number, qx: number, qy: number, qz: number,
   hx: number, hy: number, hz: number,
 ): number {
-  if (segmentIntersectsAabb(px, py, pz, qx, qy, qz, hx, hy, hz)) return 0;
-  let best = Math.min(pointAabbDistanceSq(px, py, pz, hx, hy, hz), pointAabbDistanceSq(qx, qy, qz, hx, hy, hz));
-  for (const s1 of SIGNS)
-    for (const s2 of SIGNS) {
-      // Edges along x, y and z.
-      best = Math.min(
-        best,
-        segmentSegmentDistanceSq(px, py, pz, qx, qy, qz, -hx, s1 * hy, s2 * hz, hx, s1 * hy, s2 * hz),
-        segmentSegmentDistanceSq(px, py, pz, qx, qy, qz, s1 * hx, -hy, s2 * hz, s1 * hx, hy, s2 * hz),
-        segmentSegmentDistanceSq(px, py, pz, qx, qy, qz, s1 * hx, s2 * hy, -hz, s1 * hx, s2 * hy, hz),
-      );
+  const dx = qx - px, dy = qy - py, dz = qz - pz;
+  let nb = 0;
+  breaks[nb++] = 0;
+  breaks[nb++] = 1;
+  if (dx !== 0) {
+    const t1 = (hx - px) / dx, t2 = (-hx - px) / dx;
+    if (t1 > 0 && t1 < 1) breaks[nb++] = t1;
+    if (t2 > 0 && t2 < 1) breaks[nb++] = t2;
+  }
+  if (dy !== 0) {
+    const t1 = (hy - py) / dy, t2 = (-hy - py) / dy;
+    if (t1 > 0 && t1 < 1) breaks[nb++] = t1;
+    if (t2 > 0 && t2 < 1) breaks[nb++] = t2;
+  }
+  if (dz !== 0) {
+    const t1 = (hz - pz) / dz, t2 = (-hz - pz) / dz;
+    if (t1 > 0 && t1 < 1) breaks[nb++] = t1;
+    if (t2 > 0 && t2 < 1) breaks[nb++] = t2;
+  }
+  // Insertion sort of at most 8 values.
+  for (let i = 1; i < nb; i++) {
+    const v = breaks[i]!;
+    let j = i - 1;
+    while (j >= 0 && breaks[j]! > v) {
+      breaks[j + 1] = breaks[j]!;
+      j--;
     }
+    breaks[j + 1] = v;
+  }
+  let best = Infinity;
+  for (let k = 0; k + 1 < nb; k++) {
+    const ta = breaks[k]!, tb = breaks[k + 1]!;
+    const tm = (ta + tb) / 2;
+    // f(t) = A t² + B t + C on this piece.
+    let A = 0, B = 0, C = 0;
+    const x = px + tm * dx, y = py + tm * dy, z = pz + tm * dz;
+    if (x > hx || x < -hx) {
+      const off = x > hx ? px - hx : px + hx;
+      A += dx * dx;
+      B += 2 * off * dx;
+      C += off * off;
+    }
+    if (y > hy || y < -hy) {
+      const off = y > hy ? py - hy : py + hy;
+      A += dy * dy;
+      B += 2 * off * dy;
+      C += off * off;
+    }
+    if (z > hz || z < -hz) {
+      const off = z > hz ? pz - hz : pz + hz;
+      A += dz * dz;
+      B += 2 * off * dz;
+      C += off * off;
+    }
+    let t = A > 0 ? -B / (2 * A) : ta;
+    if (t < ta) t = ta;
+    else if (t > tb) t = tb;
+    const f = Math.max(0, (A * t + B) * t + C);
+    if (f < best) best = f;
+    if (best === 0) return 0;
+  }
   return best;
 }
 
@@ -142,16 +196,23 @@ export interface OrientedBox {
 export function capsuleBoxDistance(
   ax: number, ay: number, az: number, bx: number, by: number, bz: number, radius: number, box: OrientedBox,
 ): number {
-  const R = box.rotation, c = box.center, h = box.halfExtents;
-  const lax = ax - c[0], lay = ay - c[1], laz = az - c[2];
-  const lbx = bx - c[0], lby = by - c[1], lbz = bz - c[2];
+  return capsuleBoxDistanceAt(ax, ay, az, bx, by, bz, radius, box.center[0], box.center[1], box.center[2], box.halfExtents, box.rotation);
+}
+
+/** capsuleBoxDistance with the box centre given as scalars (no allocation in hot loops). */
+export function capsuleBoxDistanceAt(
+  ax: number, ay: number, az: number, bx: number, by: number, bz: number, radius: number,
+  cx: number, cy: number, cz: number, h: readonly number[], R: readonly number[],
+): number {
+  const lax = ax - cx, lay = ay - cy, laz = az - cz;
+  const lbx = bx - cx, lby = by - cy, lbz = bz - cz;
   const pax = R[0]! * lax + R[3]! * lay + R[6]! * laz;
   const pay = R[1]! * lax + R[4]! * lay + R[7]! * laz;
   const paz = R[2]! * lax + R[5]! * lay + R[8]! * laz;
   const pbx = R[0]! * lbx + R[3]! * lby + R[6]! * lbz;
   const pby = R[1]! * lbx + R[4]! * lby + R[7]! * lbz;
   const pbz = R[2]! * lbx + R[5]! * lby + R[8]! * lbz;
-  return Math.sqrt(segmentAabbDistanceSq(pax, pay, paz, pbx, pby, pbz, h[0], h[1], h[2])) - radius;
+  return Math.sqrt(segmentAabbDistanceSq(pax, pay, paz, pbx, pby, pbz, h[0]!, h[1]!, h[2]!)) - radius;
 }
 
 /**

@@ -393,6 +393,47 @@ export class KinematicModel {
       });
   }
 
+  /**
+   * Moving joints on the path root -> `link`, with what a motion bound needs:
+   * the q index that drives each, its gain (mimic multiplier), type, the
+   * child link (its frame origin lies on the joint axis) and the axis in that
+   * child frame.
+   */
+  movingJointsOf(link: string): { index: number; gain: number; type: JointType; childLink: number; axis: Vec3 }[] {
+    return this.pathTo(this.indexOfLink(link))
+      .filter((j) => j.type !== 'fixed' && j.source.kind !== 'constant')
+      .map((j) => {
+        const s = j.source as { kind: 'active' | 'mimic'; index: number; multiplier?: number };
+        return { index: s.index, gain: s.kind === 'mimic' ? s.multiplier! : 1, type: j.type, childLink: j.childLink, axis: j.axis };
+      });
+  }
+
+  /**
+   * Upper bound, valid in every configuration, on the distance from the
+   * origin of each link on the path root -> `link` to the origin of `link`:
+   * sum of the joint-origin offsets between them plus prismatic travel.
+   * Returned per entry of movingJointsOf(link), in the same order.
+   */
+  reachBoundsTo(link: string): number[] {
+    const path = this.pathTo(this.indexOfLink(link));
+    const out: number[] = [];
+    for (let k = 0; k < path.length; k++) {
+      const j = path[k]!;
+      if (j.type === 'fixed' || j.source.kind === 'constant') continue;
+      let r = 0;
+      for (let l = k + 1; l < path.length; l++) {
+        const jl = path[l]!;
+        r += Math.hypot(jl.origin[3]!, jl.origin[7]!, jl.origin[11]!);
+        if (jl.type === 'prismatic') {
+          const lim = this.robot.joints.find((x) => x.name === jl.name)!.limit;
+          r += Math.max(Math.abs(lim?.lower ?? Infinity), Math.abs(lim?.upper ?? Infinity));
+        }
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
   /** Origins (in the link frame) of the joints whose parent is `link`. */
   childOrigins(link: string): Vec3[] {
     const li = this.indexOfLink(link);

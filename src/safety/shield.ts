@@ -22,7 +22,7 @@
  * It never imports the planner and trusts nothing it is given: the guardrails
  * are copied and frozen at construction and live in private fields.
  */
-import { capsuleBoxDistance, capsuleOutsideBoxExcess, pointSegmentDistanceSq, segmentSegmentDistanceSq, type OrientedBox } from '../robot/geometry';
+import { capsuleBoxDistanceAt, capsuleOutsideBoxExcess, pointSegmentDistanceSq, segmentSegmentDistanceSq, type OrientedBox } from '../robot/geometry';
 import { KinematicModel } from '../robot/kinematics';
 import { makeTransformFromXyzRpy } from '../robot/math';
 import type { ZoneConfig } from './config';
@@ -110,6 +110,8 @@ interface CompiledZone {
   radius: number;
   halfExtents: [number, number, number];
   rotation: number[];
+  /** Radius of a sphere about `ref` that contains the zone, m. */
+  boundRadius: number;
 }
 
 interface MotionTerm {
@@ -145,10 +147,11 @@ interface SweepResult {
 function zoneFromConfig(z: ZoneConfig): CompiledZone {
   const base = { id: z.id, moving: z.moving, uncertainty_m: z.position_uncertainty_m };
   if (z.shape === 'sphere')
-    return { ...base, kind: 'sphere', ref: [...z.center_m], a: [...z.center_m], b: [...z.center_m], radius: z.radius_m, halfExtents: [0, 0, 0], rotation: [] };
+    return { ...base, kind: 'sphere', ref: [...z.center_m], a: [...z.center_m], b: [...z.center_m], radius: z.radius_m, halfExtents: [0, 0, 0], rotation: [], boundRadius: z.radius_m };
   if (z.shape === 'capsule') {
     const mid: [number, number, number] = [(z.a_m[0] + z.b_m[0]) / 2, (z.a_m[1] + z.b_m[1]) / 2, (z.a_m[2] + z.b_m[2]) / 2];
-    return { ...base, kind: 'capsule', ref: mid, a: [...z.a_m], b: [...z.b_m], radius: z.radius_m, halfExtents: [0, 0, 0], rotation: [] };
+    const half = Math.hypot(z.a_m[0] - mid[0], z.a_m[1] - mid[1], z.a_m[2] - mid[2]);
+    return { ...base, kind: 'capsule', ref: mid, a: [...z.a_m], b: [...z.b_m], radius: z.radius_m, halfExtents: [0, 0, 0], rotation: [], boundRadius: half + z.radius_m };
   }
   const T = makeTransformFromXyzRpy([0, 0, 0], z.rpy_rad);
   return {
@@ -160,7 +163,20 @@ function zoneFromConfig(z: ZoneConfig): CompiledZone {
     radius: 0,
     halfExtents: [z.size_m[0] / 2, z.size_m[1] / 2, z.size_m[2] / 2],
     rotation: [T[0]!, T[1]!, T[2]!, T[4]!, T[5]!, T[6]!, T[8]!, T[9]!, T[10]!],
+    boundRadius: Math.hypot(z.size_m[0], z.size_m[1], z.size_m[2]) / 2,
   };
+}
+
+/**
+ * Distance from capsule [a, b] radius r to the zone translated by (ox, oy, oz);
+ * when a cheap lower bound already exceeds `enough`, that lower bound is
+ * returned instead (callers only need exact values below `enough`).
+ */
+function zoneDistanceBounded(z: CompiledZone, ox: number, oy: number, oz: number, ax: number, ay: number, az: number, bx: number, by: number, bz: number, r: number, enough: number): number {
+  if (z.kind === 'sphere') return zoneDistance(z, ox, oy, oz, ax, ay, az, bx, by, bz, r);
+  const cx = z.ref[0] + ox, cy = z.ref[1] + oy, cz = z.ref[2] + oz;
+  const lower = Math.sqrt(pointSegmentDistanceSq(cx, cy, cz, ax, ay, az, bx, by, bz)) - r - z.boundRadius;
+  return lower > enough ? lower : zoneDistance(z, ox, oy, oz, ax, ay, az, bx, by, bz, r);
 }
 
 /** Distance from capsule [a, b] radius r to the zone translated by (ox, oy, oz). */
@@ -168,8 +184,13 @@ function zoneDistance(z: CompiledZone, ox: number, oy: number, oz: number, ax: n
   if (z.kind === 'sphere') return Math.sqrt(pointSegmentDistanceSq(z.a[0] + ox, z.a[1] + oy, z.a[2] + oz, ax, ay, az, bx, by, bz)) - r - z.radius;
   if (z.kind === 'capsule')
     return Math.sqrt(segmentSegmentDistanceSq(ax, ay, az, bx, by, bz, z.a[0] + ox, z.a[1] + oy, z.a[2] + oz, z.b[0] + ox, z.b[1] + oy, z.b[2] + oz)) - r - z.radius;
-  const box: OrientedBox = { center: [z.a[0] + ox, z.a[1] + oy, z.a[2] + oz], halfExtents: z.halfExtents, rotation: z.rotation };
-  return capsuleBoxDistance(ax, ay, az, bx, by, bz, r, box);
+  return capsuleBoxDistanceAt(ax, ay, az, bx, by, bz, r, z.a[0] + ox, z.a[1] + oy, z.a[2] + oz, z.halfExtents, z.rotation);
+}
+
+/** Distance of the point r (relative to a point on the axis) from the unit axis z. */
+function axisDistance(rx: number, ry: number, rz: number, zx: number, zy: number, zz: number): number {
+  const cx = ry * zz - rz * zy, cy = rz * zx - rx * zz, cz = rx * zy - ry * zx;
+  return Math.sqrt(cx * cx + cy * cy + cz * cz);
 }
 
 function isFiniteArray(a: ArrayLike<number> | undefined): boolean {
@@ -215,6 +236,8 @@ export class Shield {
   readonly #sep: SeparationConfig | undefined;
   readonly #minSpeedFraction: number;
   readonly #perceptionRequired: boolean;
+  /** Zone distances above this need not be exact (beyond slow-down and clearance), m. */
+  readonly #exactBelow: number;
   #fk: Float64Array;
   #capWorld: Float64Array;
   // Run-time state.
@@ -282,6 +305,7 @@ export class Shield {
     this.#sep = cfg.separation;
     this.#minSpeedFraction = cfg.separation?.min_speed_fraction ?? 0.02;
     this.#perceptionRequired = cfg.separation !== undefined || this.#zones.some((z) => z.moving);
+    this.#exactBelow = Math.max(cfg.collision.slow_down_distance_m, cfg.collision.clearance_m) + 0.05;
     this.#fk = new Float64Array(model.linkNames.length * 16);
     this.#capWorld = new Float64Array(caps.length * 6 * 64);
     this.#lastCommandTime = this.#clock();
@@ -670,12 +694,7 @@ export class Shield {
       const zy = fk[o + 4]! * t.ax + fk[o + 5]! * t.ay + fk[o + 6]! * t.az;
       const zz = fk[o + 8]! * t.ax + fk[o + 9]! * t.ay + fk[o + 10]! * t.az;
       const ox = fk[o + 3]!, oy = fk[o + 7]!, oz = fk[o + 11]!;
-      const d = (x: number, y: number, z: number) => {
-        const rx = x - ox, ry = y - oy, rz = z - oz;
-        const cx = ry * zz - rz * zy, cy = rz * zx - rx * zz, cz = rx * zy - ry * zx;
-        return Math.sqrt(cx * cx + cy * cy + cz * cz);
-      };
-      sum += mag * (Math.max(d(px, py, pz), d(qx, qy, qz)) + r + step);
+      sum += mag * (Math.max(axisDistance(px - ox, py - oy, pz - oz, zx, zy, zz), axisDistance(qx - ox, qy - oy, qz - oz, zx, zy, zz)) + r + step);
     }
     return sum;
   }
@@ -700,7 +719,7 @@ export class Shield {
       }
       for (let c = 0; c < C; c++) {
         const w = slot * C * 6 + 6 * c;
-        const d = zoneDistance(z, ox, oy, oz, cw[w]!, cw[w + 1]!, cw[w + 2]!, cw[w + 3]!, cw[w + 4]!, cw[w + 5]!, this.#capRadius[c]!) - inflate - grow;
+        const d = zoneDistanceBounded(z, ox, oy, oz, cw[w]!, cw[w + 1]!, cw[w + 2]!, cw[w + 3]!, cw[w + 4]!, cw[w + 5]!, this.#capRadius[c]!, this.#exactBelow + inflate + grow) - inflate - grow;
         if (d < best) best = d;
       }
     }
@@ -782,9 +801,11 @@ export class Shield {
         out.slotStepFrac[slot] = 1 / m;
         if (j < m) {
           out.tcpCoeff[k] = Math.max(out.tcpCoeff[k]!, this.#pointSpeedCoefficient(this.#tcpTerms, fk, -1, slot, dq, step));
-          let rc = 0;
-          for (let c = 0; c < C; c++) rc = Math.max(rc, this.#pointSpeedCoefficient(this.#capTerms[c]!, fk, c, slot, dq, step));
-          out.robotCoeff[k] = Math.max(out.robotCoeff[k]!, rc);
+          if (this.#sep && this.#persons.length > 0) {
+            let rc = 0;
+            for (let c = 0; c < C; c++) rc = Math.max(rc, this.#pointSpeedCoefficient(this.#capTerms[c]!, fk, c, slot, dq, step));
+            out.robotCoeff[k] = Math.max(out.robotCoeff[k]!, rc);
+          }
         }
         const zd = this.#minZoneDistanceAt(slot, inflate, now, true);
         if (k === 1 && j === 0) out.startZone = zd + inflate;
