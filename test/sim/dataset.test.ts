@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { collect } from '../../src/sim/collect';
+import { DatasetCorruptError, ManifestSchema, sha256 } from '../../src/sim/dataset/format';
+import { DatasetReader } from '../../src/sim/dataset/reader';
+import { DatasetMismatchError, DatasetWriter, readManifest } from '../../src/sim/dataset/writer';
+import { EVAL_SEEDS, SeedSplitError } from '../../src/sim/tasks/seeds';
+import { CHILD_COLLECT_OPTIONS } from './fixtures/collect-options';
+
+const tmp = (name: string) => mkdtempSync(join(tmpdir(), `jepa-ds-${name}-`));
+const base = { task: 'two-rooms', policy: 'scripted', imageSize: 16, maxSteps: 30 } as const;
+
+describe('collect + reader', () => {
+  it('writes chunked episodes with a manifest whose sha256 match, and streams them back', async () => {
+    const out = tmp('basic');
+    const progress: number[] = [];
+    const res = await collect({ ...base, maxSteps: 80, episodes: 3, episodesPerChunk: 2, out }, (p) => progress.push(p.episodesDone));
+    expect(progress).toEqual([0, 1, 2, 3]);
+    const m = ManifestSchema.parse(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')));
+    expect(m.complete).toBe(true);
+    expect(m.chunks.map((c) => c.episodeCount)).toEqual([2, 1]);
+    for (const c of m.chunks) expect(sha256(readFileSync(join(out, c.file)))).toBe(c.sha256);
+    expect(m.episodes.map((e) => e.seed)).toEqual([0, 1, 2]);
+    expect(m.proprioNames).toEqual(['agent_x.position', 'agent_y.position', 'agent_x.velocity', 'agent_y.velocity']);
+
+    const reader = DatasetReader.open(out);
+    const eps = [];
+    for await (const ep of reader.episodes()) eps.push(ep);
+    expect(eps.map((e) => e.length)).toEqual(m.episodes.map((e) => e.length));
+    expect(eps.reduce((s, e) => s + e.length, 0)).toBe(res.stepsThisRun);
+    for (const ep of eps) {
+      expect(ep.frames.top.length).toBe((ep.length + 1) * 16 * 16 * 3);
+      expect(ep.proprio.length).toBe((ep.length + 1) * 4);
+      expect(ep.actions.length).toBe(ep.length * 2);
+      expect(ep.goalFrames.top.length).toBe(16 * 16 * 3);
+      for (const a of ep.actions) expect(Math.abs(a)).toBeLessThanOrEqual(0.4 + 1e-6);
+      // Scripted two-rooms episodes end at the goal.
+      expect(ep.success).toBe(true);
+      const last = ep.proprio.subarray(ep.length * 4, ep.length * 4 + 2);
+      expect(Math.hypot(last[0] - ep.goal.agent_position[0], last[1] - ep.goal.agent_position[1])).toBeLessThan(0.05);
+    }
+    // Transitions chain: next observation of step t is the observation of step t+1.
+    let prev: { ep: number; next: Float32Array } | undefined;
+    let count = 0;
+    for await (const tr of reader.transitions()) {
+      if (prev && prev.ep === tr.episode) expect(Array.from(tr.proprio)).toEqual(Array.from(prev.next));
+      prev = { ep: tr.episode, next: tr.nextProprio.slice() };
+      count++;
+    }
+    expect(count).toBe(res.stepsThisRun);
+  });
+
+  it('refuses evaluation seeds for a training set before writing anything', async () => {
+    const out = join(tmp('evalseed'), 'ds');
+    await expect(collect({ ...base, episodes: 2, out, seed: EVAL_SEEDS.start })).rejects.toThrow(SeedSplitError);
+    await expect(collect({ ...base, episodes: 2, out, seed: 99_999 })).rejects.toThrow(SeedSplitError);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('resumes from the manifest and ends with the same bytes as an uninterrupted run', async () => {
+    const a = tmp('resume');
+    const b = tmp('straight');
+    await collect({ ...base, episodes: 2, episodesPerChunk: 2, out: a });
+    const res = await collect({ ...base, episodes: 4, episodesPerChunk: 2, out: a });
+    expect(res.resumedFrom).toBe(2);
+    expect(res.episodesThisRun).toBe(2);
+    await collect({ ...base, episodes: 4, episodesPerChunk: 2, out: b });
+    expect(readManifest(a).chunks.map((c) => c.sha256)).toEqual(readManifest(b).chunks.map((c) => c.sha256));
+  });
+
+  it('refuses to resume with different settings', async () => {
+    const out = tmp('mismatch');
+    await collect({ ...base, episodes: 1, out });
+    await expect(collect({ ...base, episodes: 2, out, imageSize: 32 })).rejects.toThrow(DatasetMismatchError);
+  });
+
+  it('detects a corrupted chunk on read and on resume', async () => {
+    const out = tmp('corrupt');
+    await collect({ ...base, episodes: 2, episodesPerChunk: 1, out });
+    const f = join(out, readManifest(out).chunks[1].file);
+    const bytes = readFileSync(f);
+    bytes[bytes.length - 5] ^= 0xff;
+    writeFileSync(f, bytes);
+    const reader = DatasetReader.open(out);
+    const read = async () => {
+      for await (const _ of reader.episodes());
+    };
+    await expect(read()).rejects.toThrow(DatasetCorruptError);
+    await expect(collect({ ...base, episodes: 3, episodesPerChunk: 1, out })).rejects.toThrow(/sha256/);
+  });
+
+  it('removes temp files and unlisted chunks an interrupted write left behind', async () => {
+    const out = tmp('leftovers');
+    await collect({ ...base, episodes: 1, episodesPerChunk: 1, out });
+    writeFileSync(join(out, 'chunk-000001.bin.tmp'), 'partial');
+    writeFileSync(join(out, 'chunk-000001.bin'), 'renamed but never listed');
+    const m = readManifest(out);
+    DatasetWriter.open(out, { ...m, episodesRequested: 2 });
+    expect(readdirSync(out).sort()).toEqual(['chunk-000000.bin', 'manifest.json']);
+  });
+});
+
+describe('crash safety', () => {
+  it('a collector killed with SIGKILL mid-run leaves only valid chunks, and the resumed set equals an uninterrupted one', async () => {
+    const out = tmp('killed');
+    const child = spawn(process.execPath, ['--import', 'tsx', join('test', 'sim', 'fixtures', 'collect-child.ts'), out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const killedAfter = await new Promise<number>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /chunks (\d+)\n$/.exec(buf);
+        if (m && Number(m[1]) >= 3) {
+          // Kill during the next episode or chunk write, not at a clean boundary we chose.
+          setTimeout(() => child.kill('SIGKILL'), 15);
+          resolve(Number(m[1]));
+        }
+      });
+      child.on('exit', (code, signal) => {
+        if (signal !== 'SIGKILL') reject(new Error(`child exited early (code ${code}): ${stderr}`));
+      });
+    });
+    await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.on('exit', () => r())));
+    expect(child.signalCode).toBe('SIGKILL');
+
+    const m = readManifest(out);
+    expect(m.complete).toBe(false);
+    expect(m.chunks.length).toBeGreaterThanOrEqual(killedAfter);
+    for (const c of m.chunks) expect(sha256(readFileSync(join(out, c.file)))).toBe(c.sha256);
+
+    const resumed = await collect({ ...CHILD_COLLECT_OPTIONS, out });
+    expect(resumed.resumedFrom).toBe(m.episodes.length);
+    const ref = tmp('reference');
+    await collect({ ...CHILD_COLLECT_OPTIONS, out: ref });
+    expect(readManifest(out).chunks.map((c) => c.sha256)).toEqual(readManifest(ref).chunks.map((c) => c.sha256));
+    expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
