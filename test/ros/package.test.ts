@@ -1,0 +1,125 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { XMLParser } from 'fast-xml-parser';
+import { parse as parseYaml } from 'yaml';
+import { InProcessTransport } from '../../ros/src/transport/in-process';
+import { PerceptionNode } from '../../ros/src/nodes/perception';
+import { PlannerNode } from '../../ros/src/nodes/planner';
+import { ShieldNode } from '../../ros/src/nodes/shield';
+import { MemoryNode } from '../../ros/src/nodes/memory';
+import { guardrailsFrom } from '../../ros/src/bin/stages';
+import { CemPlanner } from '../../src/planning/cem';
+import { WorldMemory } from '../../src/memory/world-memory';
+import { loadUrdf } from '../../src/robot/urdf';
+import { graphRegistry, tinyModel } from './helpers';
+
+const ROS = 'ros';
+const LAUNCH = ['robot.launch.py', 'gazebo.launch.py'];
+const read = (p: string) => readFileSync(join(ROS, p), 'utf8');
+const packageXml = new XMLParser({ ignoreAttributes: false }).parse(read('package.xml')).package;
+const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const deps = new Set<string>([...asList(packageXml.depend), ...asList(packageXml.exec_depend), ...asList(packageXml.buildtool_depend)] as string[]);
+const cmake = read('CMakeLists.txt');
+
+/** `ros__parameters` of one node in a params YAML, flattened the way ROS 2 names nested parameters (a.b.c). */
+function nodeParams(file: string, node: string): Record<string, unknown> {
+  const doc = parseYaml(read(file)) as Record<string, { ros__parameters: Record<string, unknown> }>;
+  const out: Record<string, unknown> = {};
+  const walk = (prefix: string, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}.${k}` : k, x);
+    else out[prefix] = v;
+  };
+  walk('', doc[node]!.ros__parameters);
+  return out;
+}
+
+describe('ROS 2 package files', () => {
+  it('launch files compile with python3 -m py_compile', () => {
+    // Byte code goes to a temporary folder, not into ros/launch/__pycache__.
+    const env = { ...process.env, PYTHONPYCACHEPREFIX: mkdtempSync(join(tmpdir(), 'pyc-')) };
+    for (const f of LAUNCH) execFileSync('python3', ['-m', 'py_compile', join(ROS, 'launch', f)], { env });
+    expect(() => execFileSync('python3', ['-m', 'py_compile', '/dev/stdin'], { env, input: 'def broken(:\n', stdio: 'pipe' })).toThrow();
+  });
+
+  it('package.xml is format 3, names the CMake project, and depends on every package the launch files use', () => {
+    expect(packageXml['@_format']).toBe('3');
+    expect(packageXml.name).toBe('jepa_runtime');
+    expect(cmake).toMatch(/project\(jepa_runtime\)/);
+    expect(packageXml.export.build_type).toBe('ament_cmake');
+    const used = new Set<string>(['launch', 'launch_ros']);
+    for (const f of LAUNCH) {
+      const text = read(join('launch', f));
+      for (const m of text.matchAll(/package="(\w+)"/g)) used.add(m[1]!);
+      for (const m of text.matchAll(/FindPackageShare\("(\w+)"\)/g)) used.add(m[1]!);
+      for (const m of text.matchAll(/FindExecutable\(name="(\w+)"\)/g)) used.add(m[1]!);
+    }
+    used.delete('jepa_runtime');
+    expect([...used].sort()).toEqual(expect.arrayContaining(['controller_manager', 'robot_state_publisher', 'ros_gz_bridge', 'ros_gz_sim', 'xacro']));
+    for (const pkg of used) expect(deps, `package.xml lacks ${pkg}`).toContain(pkg);
+    for (const pkg of ['sensor_msgs', 'trajectory_msgs', 'control_msgs', 'action_msgs', 'joint_trajectory_controller', 'ros2_control', 'gz_ros2_control']) expect(deps).toContain(pkg);
+  });
+
+  it('every file and executable the launch files reference exists and is installed', () => {
+    for (const f of LAUNCH) {
+      const text = read(join('launch', f));
+      const files = [...text.matchAll(/PathJoinSubstitution\(\[share, ((?:"[\w.]+",? ?)+)\]\)/g)].map((m) => [...m[1]!.matchAll(/"([\w.]+)"/g)].map((x) => x[1]!));
+      expect(files.length).toBeGreaterThanOrEqual(4);
+      for (const parts of files) {
+        expect(existsSync(join(ROS, ...parts)), `${f} references ${parts.join('/')}`).toBe(true);
+        expect(cmake).toMatch(new RegExp(`install\\(DIRECTORY [^)]*\\b${parts[0]}\\b[^)]*DESTINATION share/\\$\\{PROJECT_NAME\\}`));
+      }
+      const executables = [...text.matchAll(/package=PACKAGE,\s*executable="(\w+)"/g)].map((m) => m[1]!);
+      expect(executables.sort()).toEqual(['memory_node', 'perception_node', 'planner_node', 'shield_node']);
+      for (const exe of executables) {
+        accessSync(join(ROS, 'bin', exe), constants.X_OK);
+        expect(cmake).toContain(`bin/${exe}`);
+      }
+    }
+    // The xacro includes the plain URDF through the package path.
+    expect(read('urdf/jepa_arm.urdf.xacro')).toContain('$(find jepa_runtime)/urdf/jepa_arm.urdf');
+    new XMLParser().parse(read('urdf/jepa_arm.urdf.xacro'));
+  });
+
+  it('the launcher runs a node entry with tsx and says what to source when ROS 2 is not sourced', () => {
+    const env = { ...process.env, ROS_DISTRO: '', AMENT_PREFIX_PATH: '' };
+    const r = spawnSync(join(ROS, 'bin', 'shield_node'), ['--ros-args', '-r', '__node:=shield'], { env, encoding: 'utf8', timeout: 30000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ROS 2 is not sourced.*source \/opt\/ros\/jazzy\/setup\.bash/);
+  });
+
+  it('the robot description, joint limits, controllers and safety file agree on the joints, and the guardrails compile', () => {
+    const robot = loadUrdf(join(ROS, 'urdf', 'jepa_arm.urdf'));
+    const movable = robot.joints.filter((j) => j.type !== 'fixed').map((j) => j.name);
+    const controllers = parseYaml(read('config/controllers.yaml')) as { joint_trajectory_controller: { ros__parameters: { joints: string[] } } };
+    const g = guardrailsFrom(join(ROS, 'config', 'safety', 'jepa_arm.yaml'), '');
+    expect(controllers.joint_trajectory_controller.ros__parameters.joints).toEqual(movable);
+    expect([...g.jointNames]).toEqual(movable);
+    expect(nodeParams('config/jepa_runtime.yaml', 'planner').joint_names).toEqual(movable);
+    // joint_limits.yaml (ros2_control layout) and the safety file both narrow the URDF: joint3 URDF 1.8 rad/s, safety 1.0.
+    expect(g.maxVelocity[2]).toBe(1.0);
+    expect(g.maxAcceleration[5]).toBe(6.0);
+  });
+
+  it('every node accepts its section of config/jepa_runtime.yaml through its validated parameters', () => {
+    const bus = new InProcessTransport(graphRegistry());
+    const model = tinyModel();
+    const opts = (n: string) => ({ parameterOverrides: nodeParams('config/jepa_runtime.yaml', n) });
+    const perception = new PerceptionNode(bus.createNode('perception', opts('perception')), { model, log: () => {} });
+    expect(perception.params.image_topic).toBe('/camera/image_raw');
+    const planner = new PlannerNode(bus.createNode('planner', opts('planner')), { model, planner: new CemPlanner(model, { horizon: 8, samples: 4, energy: {} }), log: () => {} });
+    expect(planner.params.step_duration_s).toBe(0.1);
+    const shield = new ShieldNode(bus.createNode('shield', opts('shield')), { guardrails: guardrailsFrom(join(ROS, 'config', 'safety', 'jepa_arm.yaml'), ''), timer: false, log: () => {} });
+    // joint4 is tightened from the safety file's 1.5 rad/s to the YAML's 1.2
+    expect(shield.shield.guardrails.maxVelocity[3]).toBe(1.2);
+    expect(shield.shield.guardrails.config.watchdog.incoming_command_timeout_s).toBe(1.0);
+    const memory = WorldMemory.open({ file: ':memory:' });
+    const mem = new MemoryNode(bus.createNode('memory', opts('memory')), { memory, timer: false, log: () => {} });
+    expect(mem.params.object_radius_m).toBe(0.05);
+    mem.destroy();
+    memory.close();
+    void bus.shutdown();
+  });
+});
