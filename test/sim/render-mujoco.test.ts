@@ -18,6 +18,7 @@ const SCENE = `
     <light pos="0 0 3" dir="0 0 -1" directional="true"/>
     <camera name="top" pos="0 0 3" xyaxes="1 0 0 0 1 0" fovy="60"/>
     <camera name="side" pos="0 -3 0.3" xyaxes="1 0 0 0 0 1" fovy="40"/>
+    <camera name="plan" pos="0 0 3" orthographic="true" fovy="2"/>
     <geom name="floor" type="plane" size="2 2 0.1"/>
     <geom name="ball" type="sphere" size="0.2" pos="0 0 0.2" material="red"/>
     <geom name="crate" type="box" size="0.15 0.15 0.15" pos="0.8 0 0.15" rgba="0.2 0.2 0.9 1"/>
@@ -60,7 +61,7 @@ describe('renderer over a MuJoCo scene', () => {
     const mesh = snap.geoms[5];
     expect(mesh.type).toBe(GeomType.mesh);
     expect(snap.meshes[mesh.meshId].faces.length).toBe(12 * 3); // the convex hull of 8 cube corners
-    expect(snap.cameras.map((c) => c.name)).toEqual(['top', 'side']);
+    expect(snap.cameras.map((c) => c.name)).toEqual(['top', 'side', 'plan']);
     const withCollision = snapshotFromMujoco(model, data, { visibleGroups: [0, 1, 2, 3] });
     expect(withCollision.geoms.map((g) => g.name)).toContain('collision-only');
   });
@@ -114,7 +115,12 @@ describe('renderer over a MuJoCo scene', () => {
     const r = createRenderer({ width: 8, height: 8 });
     const snap = snapshotFromMujoco(model, data);
     expect(() => r.render(snap, 'wrist')).toThrow(UnknownCameraError);
-    expect(() => r.render(snap, 'wrist')).toThrow('available cameras: "top", "side"');
+    expect(() => r.render(snap, 'wrist')).toThrow('available cameras: "top", "side", "plan"');
+  });
+
+  it('refuses an orthographic camera rather than drawing it in perspective', () => {
+    const r = createRenderer({ width: 8, height: 8 });
+    expect(() => r.render(snapshotFromMujoco(model, data), 'plan')).toThrow(/"plan" is orthographic/);
   });
 });
 
@@ -154,6 +160,17 @@ describe('renderer over the Menagerie Panda', () => {
     const colours = new Set<number>();
     for (let i = 0; i < full.rgb.length; i += 3) colours.add((full.rgb[i] << 16) | (full.rgb[i + 1] << 8) | full.rgb[i + 2]);
     expect(colours.size).toBeGreaterThan(30);
+
+    // Simplified meshes (the default at this size) cover nearly the same pixels as the full ones.
+    const exact = createRenderer({ width: W, height: W, meshLod: false }).render(robotOnly, cam, { depth: true });
+    let maskDiff = 0;
+    let exactCovered = 0;
+    for (let i = 0; i < W * W; i++) {
+      if (Number.isFinite(exact.depth![i])) exactCovered++;
+      if (Number.isFinite(exact.depth![i]) !== Number.isFinite(img.depth![i])) maskDiff++;
+    }
+    expect(exactCovered).toBeGreaterThan(0.04 * W * W);
+    expect(maskDiff).toBeLessThan(0.05 * exactCovered);
 
     // Bend the elbow (joint4) and the shoulder (joint2): the robot's pixels change.
     const mj = await mujoco();

@@ -4,6 +4,8 @@ import { createRenderer, copyImage } from '../../src/sim/render/renderer';
 import { findCamera, freeCamera, makeSnapshot, UnknownCameraError, type HandSnapshotInput, type SceneCamera } from '../../src/sim/render/snapshot';
 import { encodePng } from '../../src/sim/render/png';
 import { inflateSync } from 'node:zlib';
+import { clusterMesh, weldVertices } from '../../src/sim/render/meshlod';
+import { tessellateSphere } from '../../src/sim/render/tessellate';
 
 /** Camera at the origin with MuJoCo's identity frame: looks along world -z, image up is world +y. */
 function axisCamera(fovy_deg: number): SceneCamera {
@@ -99,6 +101,27 @@ describe('projection and depth', () => {
     }
     // The horizon is at the image centre row: everything above it is sky.
     for (let py = 0; py < W / 2 - 1; py++) expect(img.depth![py * W + 10]).toBe(Infinity);
+  });
+});
+
+describe('clipping', () => {
+  it('draws nothing beyond far_m and clips what straddles it per pixel', () => {
+    const r = createRenderer({ width: 32, height: 32, far_m: 10 });
+    const snap = makeSnapshot({
+      geoms: [
+        { type: 'sphere', size: [1], pos: [0, 0, -12] }, // entirely beyond 10 m
+        { type: 'box', size: [5, 5, 0.1], pos: [0, 0, -10.05], rot: rotY(0.6) }, // tilted across 10 m
+      ],
+    });
+    const img = r.render(snap, axisCamera(60), { depth: true });
+    let drawn = 0;
+    for (const d of img.depth!) {
+      if (!Number.isFinite(d)) continue;
+      drawn++;
+      expect(d).toBeLessThanOrEqual(10);
+    }
+    expect(drawn).toBeGreaterThan(100); // the near half of the tilted box
+    expect(drawn).toBeLessThan(32 * 32 - 100); // the far half is cut
   });
 });
 
@@ -213,6 +236,28 @@ describe('visibility and shading', () => {
     // 32 x 32 pixel centres lie in [15.5, 47.5): left and top edges included, right and bottom not.
     expect(covered).toBe(32 * 32);
     expect([...values]).toEqual([64]); // 255 * 0.5 (headlight face-on) * 0.5 (alpha), once
+  });
+});
+
+describe('mesh levels of detail', () => {
+  it('welds vertices that share a position and keeps the faces', () => {
+    // Two triangles of a square stored with one vertex per corner (6 vertices, 4 positions).
+    const pos = Float64Array.from([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0]);
+    const w = weldVertices(pos, Uint32Array.from([0, 1, 2, 3, 4, 5]));
+    expect(w.positions.length / 3).toBe(4);
+    expect(Array.from(w.indices)).toEqual([0, 1, 2, 0, 2, 3]);
+  });
+
+  it('clusters a fine sphere into fewer triangles that stay within a cell of the surface', () => {
+    const s = tessellateSphere(64);
+    const cell = 0.25;
+    const c = clusterMesh(s.positions, s.indices, cell);
+    expect(c.triangleCount).toBeLessThan(s.triangleCount / 4);
+    expect(c.triangleCount).toBeGreaterThan(20);
+    for (let i = 0; i < c.vertexCount; i++) {
+      const rr = Math.hypot(c.positions[i * 3], c.positions[i * 3 + 1], c.positions[i * 3 + 2]);
+      expect(Math.abs(rr - 1)).toBeLessThan(cell * Math.sqrt(3));
+    }
   });
 });
 

@@ -224,6 +224,8 @@ class SoftwareRenderer implements Renderer {
   render(snapshot: SceneSnapshot, camera: SceneCamera | string, options?: RenderCallOptions): CameraImage {
     const call = options === undefined ? DEFAULT_CALL : RenderCallOptionsSchema.parse(options);
     const cam = typeof camera === 'string' ? findCamera(snapshot, camera) : camera;
+    if (cam.orthographic)
+      throw new RenderError(`camera "${cam.name}" is orthographic; this renderer draws perspective cameras only (remove orthographic="true" from the MJCF camera)`);
     if (!(cam.fovy_deg > 0 && cam.fovy_deg < 180))
       throw new RenderError(`camera "${cam.name}": fovy_deg must be in (0, 180), got ${cam.fovy_deg}`);
     this.stats = { geomsDrawn: 0, geomsCulled: 0, vertices: 0, trianglesSubmitted: 0, trianglesRasterised: 0 };

@@ -58,6 +58,8 @@ export interface SceneCamera {
   /** Row-major camera -> world rotation; the camera looks along its -z column, +y is up in the image. */
   rot: Mat3;
   fovy_deg: number;
+  /** MuJoCo orthographic camera (cam_orthographic); the renderer draws perspective cameras only and refuses these. */
+  orthographic?: boolean;
 }
 
 export interface SceneLight {
@@ -261,6 +263,7 @@ export interface MujocoModelLike {
   mesh_faceadr: Int32Array;
   mesh_facenum: Int32Array;
   cam_fovy: Float64Array;
+  cam_orthographic: Uint8Array;
   light_type: Int32Array;
   light_active: Uint8Array;
   light_diffuse: Float32Array;
@@ -422,6 +425,7 @@ export function snapshotFromMujoco(model: MujocoModelLike, data: MujocoDataLike,
       pos: Array.from(data.cam_xpos.subarray(c * 3, c * 3 + 3)),
       rot: Array.from(data.cam_xmat.subarray(c * 9, c * 9 + 9)),
       fovy_deg: model.cam_fovy[c],
+      orthographic: model.cam_orthographic[c] !== 0,
     });
   }
   const lights: SceneLight[] = [];
