@@ -235,7 +235,7 @@ export function independentCheck(out: Output, ctx: CheckContext): string[] {
             const age = ctx.now_s + t - ctx.movingZone.stamp_s;
             const pos = add(ctx.movingZone.position_m, [ctx.movingZone.velocity_mps[0] * age, ctx.movingZone.velocity_mps[1] * age, ctx.movingZone.velocity_mps[2] * age]);
             const d = zoneDistance(c, drone, sub(pos, drone.center_m as V3));
-            if (d < clearance + drone.position_uncertainty_m - 1e-9) bad.push(`moving zone ${d.toFixed(4)} m away at t=${t.toFixed(3)}`);
+            if (d < clearance + (drone.position_uncertainty_m ?? 0) - 1e-9) bad.push(`moving zone ${d.toFixed(4)} m away at t=${t.toFixed(3)}`);
           } else {
             const d = zoneDistance(c, z);
             if (d < clearance - 1e-9) bad.push(`zone ${z.id} ${d.toFixed(4)} m away in segment ${k}`);
