@@ -21,8 +21,9 @@
  *
  * Cost: better-sqlite3 is synchronous, so a call blocks the event loop. A
  * write waits for one fsync of the WAL (on this project's shared build VM:
- * p50 4-6 ms, p90 8-14 ms); a query over 1000 objects with 384-dim latents
- * takes a few milliseconds (most of it fetching the rows). Write once per
+ * p50 4-6 ms, p90 8-14 ms); nearest() over 1000 objects with 384-dim
+ * latents took 13 ms on that VM under heavy load, most of it fetching the
+ * rows. Write once per
  * tick from the loop (recordFrame batches a whole frame into one commit),
  * not from a hot inner path.
  */
