@@ -48,6 +48,8 @@ interface TaskWiring {
   actionLimit: number[];
   /** Guarded joints = the first n proprio entries. */
   guardedJoints: number;
+  /** Width of the joint-position barrier band inside each limit (rad or m). */
+  positionBand: number;
   adapter(period_s: number): ActionAdapter;
 }
 
@@ -113,12 +115,14 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     safetyFile: 'config/safety/sim-arm.yaml',
     actionLimit: [...Array(7).fill(ARM_DELTA_rad), GRIPPER_DELTA_m],
     guardedJoints: 7,
+    positionBand: 0.1,
     adapter: armAdapter,
   },
   'two-rooms': {
     safetyFile: 'config/safety/sim-two-rooms.yaml',
     actionLimit: [TWO_ROOMS_MAX_SPEED_mps * 0.9, TWO_ROOMS_MAX_SPEED_mps * 0.9],
     guardedJoints: 2,
+    positionBand: 0.02,
     adapter: pointMassAdapter,
   },
 };
@@ -277,6 +281,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     proprioJointColumns: Array.from({ length: w.guardedJoints }, (_, i) => i),
     weights: { keep_out_barrier: 5, joint_position_barrier: 5, workspace_barrier: 5, joint_velocity_barrier: 0 },
     distanceBand_m: 0.03,
+    positionBand: w.positionBand,
   });
   const cem = new CemPlanner(
     model,

@@ -157,3 +157,59 @@ export function summaryTable(rows: readonly TaskSummary[]): string {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
+
+/**
+ * One episode with camera frames and the planner's predicted latent
+ * trajectories sampled every `every` ticks, for the report.
+ */
+export async function recordEpisode(
+  o: Pick<EvalOptions, 'task' | 'model' | 'hierarchy' | 'maxIterations' | 'planTime_ms' | 'samples' | 'horizon'> & { seed: number; every?: number; imageSize?: number },
+): Promise<import('./report').EpisodeFrames> {
+  const run = await createEmbeddedRun({ task: o.task, seed: o.seed, mode: 'eval', model: o.model, hierarchy: o.hierarchy, samples: o.samples, horizon: o.horizon, render: true, imageSize: o.imageSize ?? 96 });
+  const every = o.every ?? 8;
+  const L = o.model.dims.latentSize;
+  const observed: number[] = [];
+  const samples: import('./report').EpisodeFrames['samples'] = [];
+  let lastPlan: Float32Array | undefined;
+  let lastZ0: Float32Array | undefined;
+  const inner = run.stages.planner;
+  const planner = Object.assign(Object.create(inner) as typeof inner, {
+    plan: async (...args: Parameters<typeof inner.plan>) => {
+      const r = await inner.plan(...args);
+      lastPlan = r.actions;
+      lastZ0 = args[0].z0;
+      return r;
+    },
+  });
+  let lastObs: import('../robot/arm').Observation | undefined;
+  const arm = run.stages.arm;
+  const recordingArm = {
+    name: arm.name,
+    jointNames: arm.jointNames,
+    actionDim: arm.actionDim,
+    getObservation: async () => (lastObs = await arm.getObservation()),
+    sendAction: (a: Float64Array) => arm.sendAction(a),
+    close: () => arm.close(),
+  };
+  const loop = new ControlLoop({ ...run.stages, arm: recordingArm, planner, surprise: undefined, memory: undefined }, {
+    controlPeriod_s: run.period_s,
+    planBudget: { maxIterations: o.maxIterations, maxTime_ms: o.planTime_ms },
+    timing: 'lockstep',
+    maxSteps: run.maxSteps,
+  });
+  try {
+    const r = await loop.runEpisode(async (t) => {
+      const z = lastZ0!.subarray(lastZ0!.length - L);
+      observed.push(...z);
+      if (t.step % every === 0 && lastPlan && lastObs) {
+        const H = lastPlan.length / o.model.dims.actionDim;
+        const pred = await o.model.rollout({ z0: lastZ0!, actions: lastPlan, horizon: H, goal: run.stages.goal.latent, cost: { metric: 'l2', terminalWeight: 0, runningWeight: 0 }, returnTrajectory: true });
+        const cam = Object.values(lastObs.images)[0];
+        samples.push({ step: t.step, ...(cam ? { image: { width: cam.width, height: cam.height, rgb: cam.rgb.slice() } } : {}), latent: z.slice(), predicted: pred.trajectory! });
+      }
+    });
+    return { task: o.task, seed: o.seed, success: r.success, samples, observed: Float32Array.from(observed), latentSize: L, goal: run.stages.goal.latent };
+  } finally {
+    run.close();
+  }
+}

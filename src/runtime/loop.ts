@@ -243,7 +243,7 @@ export class ControlLoop {
   }
 
   /** Ticks until success or maxSteps; in realtime timing, paced to the control period. */
-  async runEpisode(onTick?: (t: TickRecord) => void): Promise<EpisodeResult> {
+  async runEpisode(onTick?: (t: TickRecord) => void | Promise<void>): Promise<EpisodeResult> {
     const start = performance.now();
     const ticks: TickRecord[] = [];
     let success = false;
@@ -262,7 +262,7 @@ export class ControlLoop {
         break;
       }
       ticks.push(t);
-      onTick?.(t);
+      await onTick?.(t);
       success = this.s.isSuccess?.() ?? false;
       if (success) break;
       if (this.o.timing === 'realtime') {

@@ -9,7 +9,10 @@ import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
 import { STATE_MODEL_TASKS, fitStateModel, modelFromCheckpoint } from '../../runtime/embedded';
-import { type EvalProgress, type TaskSummary, evaluateTask, summaryTable } from '../../runtime/evaluate';
+import { cpus } from 'node:os';
+import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summaryTable } from '../../runtime/evaluate';
+import { type EpisodeFrames, renderReport, writeReport } from '../../runtime/report';
+import { EVAL_SEEDS } from '../../sim/tasks/seeds';
 import { TaskName } from '../../sim/tasks/types';
 import type { Command, CommandContext, FlagSpec } from '../command';
 
@@ -138,31 +141,85 @@ export const evalCommand: Command<typeof evalSchema> = {
 const demoSchema = z.object({
   ...sharedSchema,
   episodes: int('--episodes', 1, 1000).default(10),
+  report: z.string().min(1).default('reports/demo.html'),
+  'no-report': z.boolean().default(false),
   positionals: z.tuple([]),
 });
+
+const NOT_IN_DEMO = 'push-t and pick-place need a model that sees the block / cube (pixel JEPA models from `jepa train`); they are not part of this demo yet.';
+
+/** Runs the demo's tasks; with a report path, also records one episode per task and writes the HTML report. */
+async function demoTasks(
+  o: z.infer<z.ZodObject<typeof sharedSchema>> & { episodes: number },
+  ctx: CommandContext,
+  reportPath: string | undefined,
+): Promise<TaskSummary[]> {
+  const summaries: TaskSummary[] = [];
+  const episodes: EpisodeFrames[] = [];
+  for (const task of STATE_MODEL_TASKS) {
+    const model = await resolveModel(task, o.model, o.backend, ctx);
+    const variants: ('auto' | 'flat')[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
+    for (const hierarchy of variants) {
+      summaries.push(await evaluateTask({ task, model, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, `${task}${hierarchy === 'flat' ? ' (flat)' : ''}`)));
+    }
+    if (reportPath) episodes.push(await recordEpisode({ task, model, seed: EVAL_SEEDS.start, hierarchy: 'auto', ...runOptions(o) }));
+    model.dispose();
+  }
+  if (reportPath) {
+    const html = renderReport({
+      title: 'jepa-runtime demo report',
+      generated: `generated ${new Date().toISOString()} by jepa demo (${o.episodes} evaluation episodes per task, seeds ${EVAL_SEEDS.start}+)`,
+      machine: `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, node ${process.version}`,
+      summaries,
+      episodes,
+      notes: [
+        'Models: linear state-space models fitted on the spot from random exploration on training seeds (system identification), unless --model was given.',
+        NOT_IN_DEMO,
+      ],
+    });
+    writeReport(reportPath, html);
+    ctx.log(`report written to ${reportPath}`);
+  }
+  return summaries;
+}
 
 export const demoCommand: Command<typeof demoSchema> = {
   name: 'demo',
   summary: 'Every embedded task the runtime can run, through the whole loop, then a summary table (what `npm start` runs).',
   flags: {
     episodes: { type: 'string', description: 'Evaluation episodes per task.', defaultText: '10' },
+    report: { type: 'string', description: 'Where to write the HTML report.', defaultText: 'reports/demo.html' },
+    'no-report': { type: 'boolean', description: 'Do not write the HTML report.' },
     ...sharedFlags,
   },
   schema: demoSchema,
   async run(o, ctx) {
-    const summaries: TaskSummary[] = [];
-    for (const task of STATE_MODEL_TASKS) {
-      const model = await resolveModel(task, o.model, o.backend, ctx);
-      const variants: ('auto' | 'flat')[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
-      for (const hierarchy of variants) {
-        summaries.push(await evaluateTask({ task, model, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, `${task}${hierarchy === 'flat' ? ' (flat)' : ''}`)));
-      }
-      model.dispose();
-    }
+    const summaries = await demoTasks(o, ctx, o['no-report'] ? undefined : o.report);
     printSummaries(summaries, o.json, ctx);
-    if (!o.json) {
-      ctx.log('push-t and pick-place need a model that sees the block / cube (pixel JEPA models from `jepa train`); they are not part of this demo yet.');
-    }
+    if (!o.json) ctx.log(NOT_IN_DEMO);
+    return 0;
+  },
+};
+
+const reportSchema = z.object({
+  ...sharedSchema,
+  episodes: int('--episodes', 1, 1000).default(3),
+  out: z.string().min(1).default('reports/report.html'),
+  positionals: z.tuple([]),
+});
+
+export const reportCommand: Command<typeof reportSchema> = {
+  name: 'report',
+  summary: 'Run the demo tasks briefly and write a self-contained HTML report with plots and episode frames.',
+  flags: {
+    episodes: { type: 'string', description: 'Evaluation episodes per task.', defaultText: '3' },
+    out: { type: 'string', description: 'HTML file to write.', defaultText: 'reports/report.html' },
+    ...sharedFlags,
+  },
+  schema: reportSchema,
+  async run(o, ctx) {
+    const summaries = await demoTasks(o, ctx, o.out);
+    printSummaries(summaries, o.json, ctx);
     return 0;
   },
 };
