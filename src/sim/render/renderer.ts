@@ -13,6 +13,12 @@
  * length f = (H/2) / tan(fovy/2) in pixels for both axes. Depth is the distance
  * along the optical axis in metres, +Infinity where nothing was hit.
  *
+ * Simplifications, on purpose: lights are white (each light's RGB is averaged
+ * to one intensity); no specular term, shadows or textures; translucent geoms
+ * (alpha < 1) blend over what is behind them and do not write depth, so the
+ * depth image shows what is behind them; height fields are not drawn; only
+ * perspective cameras.
+ *
  * Deterministic: the output depends only on the snapshot, the camera and the
  * options (no randomness, no clocks, a fixed drawing order).
  */

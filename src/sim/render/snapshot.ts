@@ -400,6 +400,7 @@ export function snapshotFromMujoco(model: MujocoModelLike, data: MujocoDataLike,
     let a = grgba[g * 4 + 3];
     const mat = gmat[g];
     // As in MuJoCo: a material's colour applies unless the geom's rgba was set away from the default.
+    // A textured material contributes its texture's mean colour (textures are not drawn).
     if (mat >= 0 && r === DEFAULT_GEOM_RGBA[0] && gg === DEFAULT_GEOM_RGBA[1] && b === DEFAULT_GEOM_RGBA[2] && a === DEFAULT_GEOM_RGBA[3]) {
       r = mrgba[mat * 4] * st.matTexMean[mat * 3];
       gg = mrgba[mat * 4 + 1] * st.matTexMean[mat * 3 + 1];
