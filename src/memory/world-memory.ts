@@ -23,9 +23,8 @@
  * write waits for one fsync of the WAL (on this project's shared build VM:
  * p50 4-6 ms, p90 8-14 ms); nearest() over 1000 objects with 384-dim
  * latents took 13 ms on that VM under heavy load, most of it fetching the
- * rows. Write once per
- * tick from the loop (recordFrame batches a whole frame into one commit),
- * not from a hot inner path.
+ * rows. Write once per tick from the loop (recordFrame batches a whole
+ * frame into one commit), not from a hot inner path.
  */
 import Database from 'better-sqlite3';
 import { endianness } from 'node:os';
