@@ -1,7 +1,9 @@
 /**
  * Simulator throughput: environment (control) steps per second and physics
  * steps per second for each task, with and without camera rendering, on one
- * core. Usage: npx tsx bench/sim-throughput.ts [--steps N] [--size PX] [--task T]
+ * core. Rates are given per CPU-second of this process (robust when the
+ * machine is shared) and per wall-clock second.
+ * Usage: npx tsx bench/sim-throughput.ts [--steps N] [--size PX] [--task T]
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -20,20 +22,23 @@ const args = Args.parse(values);
 const tasks = args.task ? [args.task] : TaskName.options;
 
 console.log(`sim throughput: ${args.steps} control steps per run, images ${args.size}x${args.size}, random policy`);
-console.log('task        render  env steps/s  physics steps/s  ms/step  cameras');
+console.log('task        render  env steps/s(cpu)  physics steps/s(cpu)  env steps/s(wall)  cpu ms/step  cameras');
 for (const task of tasks) {
   for (const render of [false, true]) {
     const env = await SimEnv.create({ task, imageSize: args.size, render });
     const policy = env.task.randomPolicy(new Rng(1, 99));
     env.reset(0);
     // Warm up (JIT, tessellation caches).
-    for (let i = 0; i < 5; i++) env.step(policy.act(env.sim));
+    for (let i = 0; i < 20; i++) env.step(policy.act(env.sim));
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let i = 0; i < args.steps; i++) env.step(policy.act(env.sim));
-    const dt_s = (performance.now() - t0) / 1000;
-    const sps = args.steps / dt_s;
+    const cpu = process.cpuUsage(c0);
+    const cpu_s = (cpu.user + cpu.system) / 1e6;
+    const wall_s = (performance.now() - t0) / 1000;
+    const sps = args.steps / cpu_s;
     console.log(
-      `${task.padEnd(11)} ${String(render).padEnd(6)}  ${sps.toFixed(1).padStart(11)}  ${(sps * env.task.spec.frameskip).toFixed(0).padStart(15)}  ${((dt_s / args.steps) * 1000).toFixed(2).padStart(7)}  ${render ? env.cameraNames.join(',') : '-'}`,
+      `${task.padEnd(11)} ${String(render).padEnd(6)}  ${sps.toFixed(1).padStart(16)}  ${(sps * env.task.spec.frameskip).toFixed(0).padStart(20)}  ${(args.steps / wall_s).toFixed(1).padStart(17)}  ${((cpu_s / args.steps) * 1000).toFixed(2).padStart(11)}  ${render ? env.cameraNames.join(',') : '-'}`,
     );
     env.close();
   }

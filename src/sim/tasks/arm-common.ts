@@ -7,7 +7,7 @@
 import type { MjSim } from '../mujoco';
 import { Rng } from '../rng';
 import { ARM_JOINTS, GRIPPER_OPEN_m, GRIPPER_CLOSED_m } from '../scenes/arm';
-import { FER_JOINT_LIMITS, PANDA_HOME_rad, downwardRotation, pandaIk, type Pose } from '../scenes/panda-kinematics';
+import { FER_JOINT_LIMITS, PANDA_HOME_rad, downwardRotation, pandaIk, pandaTcp, type Pose } from '../scenes/panda-kinematics';
 import { clampToCtrlRange, getJoints, type Policy } from './types';
 
 export const ARM_PROPRIO_JOINTS = [...ARM_JOINTS, 'finger_left'] as const;
@@ -102,13 +102,17 @@ export function armRandomPolicy(rng: Rng): Policy {
   return {
     act(sim: MjSim): Float64Array {
       if (target === undefined) target = armJointPositions(sim);
+      const next = Float64Array.from(target);
       for (let i = 0; i < 7; i++) {
         velocity[i] = 0.8 * velocity[i] + 0.2 * 0.15 * rng.normal();
         // Drift back towards home so the arm explores the workspace above the table.
-        const pull = 0.03 * (PANDA_HOME_rad[i] - target[i]);
+        const pull = 0.03 * (PANDA_HOME_rad[i] - next[i]);
         const lim = FER_JOINT_LIMITS[i];
-        target[i] = Math.min(lim.upper_rad, Math.max(lim.lower_rad, target[i] + velocity[i] + pull));
+        next[i] = Math.min(lim.upper_rad, Math.max(lim.lower_rad, next[i] + velocity[i] + pull));
       }
+      // Keep the hand above the table: a step that would take the TCP below 5 cm is not taken.
+      if (pandaTcp(next).p[2] > 0.05) target = next;
+      else velocity.fill(0);
       if (rng.next() < 0.08) gripper = gripper === GRIPPER_OPEN_m ? GRIPPER_CLOSED_m : GRIPPER_OPEN_m;
       const action = new Float64Array(8);
       action.set(target);
