@@ -132,7 +132,7 @@ export type DecisionPayload = z.infer<typeof DecisionPayloadSchema>;
 
 /** A shield verdict on an outgoing command. */
 export const ShieldPayloadSchema = z.strictObject({
-  verdict: z.enum(['pass', 'clamp', 'halt']),
+  verdict: z.enum(['pass', 'scale', 'clamp', 'halt']),
   /** Status name in the ros2_control / MoveIt Servo vocabulary, e.g. 'JOINT_BOUND', 'HALT_FOR_COLLISION'. */
   status: identifier,
   joints: z.array(z.string()).optional(),

@@ -188,7 +188,7 @@ export class ControlLoop {
           episodeId: s.episodeId ?? 'run',
           time_s: obs.time,
           kind: 'shield',
-          payload: { verdict: decision.verdict === 'scale' ? 'clamp' : decision.verdict, status: decision.reasons[0] ?? 'UNKNOWN', detail: decision.detail.slice(0, 4000) },
+          payload: { verdict: decision.verdict, status: decision.reasons[0] ?? 'UNKNOWN', detail: decision.detail.slice(0, 4000) },
         });
       }
     }

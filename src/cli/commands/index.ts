@@ -1,6 +1,7 @@
 // The `jepa` sub-commands, in the order `jepa --help` lists them.
 import type { Command } from '../command';
 import { demoCommand, evalCommand, reportCommand, runCommand } from './episodes';
+import { benchCommand, collectCommand } from './data';
 import { inspectCommand } from './inspect';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, inspectCommand] as unknown as Command[];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, benchCommand, inspectCommand] as unknown as Command[];
