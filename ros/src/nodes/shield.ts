@@ -52,6 +52,12 @@ export const SHIELD_PARAMS = {
   camera_topic: param(z.union([topicName, z.literal('')]), '/camera/image_raw', "sensor_msgs/msg/Image whose age is watched ('' = no camera watchdog)", true),
   camera_timeout_s: param(z.number().positive().finite(), 0.5, 'commands are refused (WATCHDOG_TIMEOUT) when the newest camera frame is older than this, s', true),
   tick_period_s: param(z.number().positive().finite(), 0.01, 'period of the watchdog tick, s (at least the safety file control_period_s)', true),
+  assume_no_persons: param(
+    z.boolean(),
+    false,
+    'simulation and offline replay only: report "no person, zones where configured" with every joint state, for safety files with separation monitoring or moving zones (this node has no person tracker input)',
+    true,
+  ),
 };
 
 /** The status message body (JSON in std_msgs/String). */
@@ -75,9 +81,11 @@ export interface ShieldStages {
 export interface ShieldNodeStats {
   commands: number;
   forwarded: number;
-  halts: number;
-  byReason: Record<string, number>;
+  /** Command decisions by verdict and by reason ('OK' for none). */
   byVerdict: Record<string, number>;
+  byReason: Record<string, number>;
+  /** Watchdog state changes seen by tick(), by reason. */
+  watchdog: Record<string, number>;
 }
 
 type LimitField = 'max_velocity' | 'max_acceleration' | 'max_jerk';
@@ -129,13 +137,14 @@ export function tightenGuardrails(node: TransportNode, g: Guardrails): Guardrail
 export class ShieldNode {
   readonly params: ReturnType<typeof declareParameters<typeof SHIELD_PARAMS>>;
   readonly shield: Shield;
-  readonly stats: ShieldNodeStats = { commands: 0, forwarded: 0, halts: 0, byReason: {}, byVerdict: {} };
+  readonly stats: ShieldNodeStats = { commands: 0, forwarded: 0, byVerdict: {}, byReason: {}, watchdog: {} };
   readonly #node: TransportNode;
   readonly #log: (line: string) => void;
   readonly #statusPub: Publisher<StringMsg>;
   readonly #trajectoryPub: Publisher<JointTrajectoryMsg> | undefined;
   readonly #client: ActionClient<{ trajectory: JointTrajectoryMsg }, unknown, { error_code: number; error_string: string }> | undefined;
   readonly #jointNames: readonly string[];
+  readonly #assumeNoPersons: boolean;
   #activeGoal: ClientGoalHandle<unknown> | undefined;
   #lastCamera_s = -Infinity;
   #lastTickKey = '';
@@ -150,6 +159,14 @@ export class ShieldNode {
     this.shield = new Shield(guardrails, { clock: () => timeToSeconds(node.now()), logCapacity: 200 });
     this.#jointNames = guardrails.jointNames;
     const p = this.params;
+    const needsPerception = guardrails.config.separation !== undefined || guardrails.config.keep_out.some((z) => z.moving);
+    if (needsPerception && !p.assume_no_persons) {
+      throw new NodeConfigError(
+        `node ${node.name}: ${guardrails.safetySource} configures separation monitoring or moving keep-out zones, which need tracked persons/zones, ` +
+          'but this node has no person tracker input; remove them from the safety file, or set assume_no_persons in simulation or offline replay',
+      );
+    }
+    this.#assumeNoPersons = needsPerception && p.assume_no_persons;
     if (p.tick_period_s < guardrails.config.watchdog.control_period_s) {
       throw new NodeConfigError(`node ${node.name}: tick_period_s ${p.tick_period_s} is below the safety file's control_period_s ${guardrails.config.watchdog.control_period_s}`);
     }
@@ -188,7 +205,9 @@ export class ShieldNode {
     const picked = pickJoints(m, this.#jointNames);
     if (!picked) return; // another robot's joints, or a partial message: the watchdog will notice if ours stop
     if (!picked.velocity) return; // without measured velocities acceleration limits cannot be checked; treated as missing
-    this.shield.updateJointState({ positions: picked.position, velocities: picked.velocity, efforts: picked.effort, stamp_s: this.#now() });
+    const now = this.#now();
+    this.shield.updateJointState({ positions: picked.position, velocities: picked.velocity, efforts: picked.effort, stamp_s: now });
+    if (this.#assumeNoPersons) this.shield.updatePerception({ stamp_s: now, persons: [] });
   }
 
   #cameraStale(now: number): string | null {
@@ -270,9 +289,13 @@ export class ShieldNode {
   }
 
   #publish(r: ShieldStatusReport, sent: JointTrajectoryMsg | null): void {
-    this.stats.byVerdict[r.verdict] = (this.stats.byVerdict[r.verdict] ?? 0) + 1;
-    if (r.verdict === 'halt') this.stats.halts++;
-    for (const reason of r.reasons.length ? r.reasons : ['OK']) this.stats.byReason[reason] = (this.stats.byReason[reason] ?? 0) + 1;
+    const count = (table: Record<string, number>, key: string) => (table[key] = (table[key] ?? 0) + 1);
+    if (r.source === 'tick') {
+      for (const reason of r.reasons.length ? r.reasons : ['OK']) count(this.stats.watchdog, reason);
+    } else {
+      count(this.stats.byVerdict, r.verdict);
+      for (const reason of r.reasons.length ? r.reasons : ['OK']) count(this.stats.byReason, reason);
+    }
     this.#statusPub.publish({ data: JSON.stringify(r) });
     for (const l of this.#listeners) l(r, sent);
   }
