@@ -5,6 +5,7 @@
  * and `jepa demo`. Evaluation uses the held-out seed range only.
  */
 import type { WorldModel } from '../addon/types';
+import type { WorldMemory } from '../memory/world-memory';
 import { TRAIN_SEEDS } from '../sim/tasks/seeds';
 import type { TaskName } from '../sim/tasks/types';
 import { createEmbeddedRun, evalSeeds } from './embedded';
@@ -23,6 +24,8 @@ export interface EvalOptions {
   realtime?: boolean;
   /** First seed of the range (defaults to the start of the mode's range). */
   firstSeed?: number;
+  /** Persistent memory that receives decisions, shield and surprise events and task progress. */
+  memory?: WorldMemory;
 }
 
 export interface EpisodeSummary {
@@ -96,7 +99,8 @@ export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress
     });
     try {
       plannerName = run.stages.plannerName ?? plannerName;
-      const loop = new ControlLoop(run.stages, {
+      if (o.memory) o.memory.beginEpisode(run.stages.episodeId!, run.arm.env!.sim.time, `${o.task} seed ${seed}`);
+      const loop = new ControlLoop({ ...run.stages, memory: o.memory }, {
         controlPeriod_s: run.period_s,
         planBudget: { maxIterations: o.maxIterations, maxTime_ms: o.planTime_ms },
         timing: o.realtime ? 'realtime' : 'lockstep',

@@ -211,6 +211,15 @@ export class ControlLoop {
       });
       s.surprise.expect(r.finalLatents!);
     }
+    if (s.memory && plan.subgoal?.index !== undefined) {
+      s.memory.setTaskProgress({
+        taskId: s.episodeId ?? 'run',
+        subGoalIndex: plan.subgoal.index,
+        status: plan.subgoal.complete ? 'succeeded' : 'active',
+        attempts: plan.subgoal.attempt ?? 1,
+        updated_s: obs.time,
+      });
+    }
     s.memory?.logEvent({
       episodeId: s.episodeId ?? 'run',
       time_s: obs.time,

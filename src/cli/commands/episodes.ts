@@ -14,6 +14,7 @@ import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summa
 import { type EpisodeFrames, renderReport, writeReport } from '../../runtime/report';
 import { EVAL_SEEDS } from '../../sim/tasks/seeds';
 import { TaskName } from '../../sim/tasks/types';
+import { WorldMemory } from '../../memory/world-memory';
 import type { Command, CommandContext, FlagSpec } from '../command';
 
 const int = (name: string, min: number, max: number) =>
@@ -80,6 +81,7 @@ const runSchema = z.object({
   episodes: int('--episodes', 1, 1000).default(1),
   flat: z.boolean().default(false),
   realtime: z.boolean().default(false),
+  memory: z.string().min(1).optional(),
   positionals: z.tuple([]),
 });
 
@@ -93,6 +95,7 @@ export const runCommand: Command<typeof runSchema> = {
     episodes: { type: 'string', description: 'Episodes to run.', defaultText: '1' },
     flat: { type: 'boolean', description: 'Plan without the hierarchy (no task graph).' },
     realtime: { type: 'boolean', description: 'Pace the simulator to the wall clock (a planning overrun then holds the arm).' },
+    memory: { type: 'string', description: 'SQLite file of the persistent memory (decisions, shield and surprise events, task progress).' },
     ...sharedFlags,
   },
   schema: runSchema,
@@ -101,12 +104,18 @@ export const runCommand: Command<typeof runSchema> = {
       throw new Error("--robot ros runs through the ROS 2 nodes: start them with `ros2 launch jepa_runtime robot.launch.py` (see README, 'ROS 2'); this command drives the embedded simulator");
     }
     const model = await resolveModel(o.task, o.model, o.backend, ctx);
-    const summary = await evaluateTask(
-      { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy: o.flat ? 'flat' : 'auto', realtime: o.realtime, ...runOptions(o) },
-      progressPrinter(ctx, o.task),
-    );
-    printSummaries([summary], o.json, ctx);
-    model.dispose();
+    const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
+    try {
+      const summary = await evaluateTask(
+        { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy: o.flat ? 'flat' : 'auto', realtime: o.realtime, memory, ...runOptions(o) },
+        progressPrinter(ctx, o.task),
+      );
+      printSummaries([summary], o.json, ctx);
+      if (memory) ctx.log(`memory ${o.memory}: ${memory.events({}).length} events logged`);
+    } finally {
+      memory?.close();
+      model.dispose();
+    }
     return 0;
   },
 };
