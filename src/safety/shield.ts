@@ -137,10 +137,6 @@ interface SweepResult {
   /** Per segment k: bound on TCP / fastest robot point travel for that segment, m. */
   tcpCoeff: Float64Array;
   robotCoeff: Float64Array;
-  slotSeg: Int32Array;
-  slotFrac: Float64Array;
-  slotInflate: Float64Array;
-  slotStepFrac: Float64Array;
   halt: null | { reason: ShieldStatus; detail: string };
 }
 
@@ -575,7 +571,7 @@ export class Shield {
     }
 
     // Moving zones along the scaled timing.
-    const moving = this.#checkMovingZones(sweep, times, s, now);
+    const moving = this.#checkMovingZones(P, K, times, s, now);
     if (moving) return halt(['HALT_FOR_COLLISION'], moving);
 
     metrics.tcpSpeedBound_mps = 0;
@@ -700,11 +696,12 @@ export class Shield {
   }
 
   /** Minimum distance (minus clearance inflation) from the capsules in `slot` to the static zones and moving zones at time `t_s` (absolute). */
-  #minZoneDistanceAt(slot: number, inflate: number, t_s: number, staticOnly = false): number {
+  #minZoneDistanceAt(slot: number, inflate: number, t_s: number, staticOnly = false, movingOnly = false): number {
     const C = this.#capRadius.length;
     const cw = this.#capWorld;
     let best = Infinity;
     for (const z of this.#zones) {
+      if (movingOnly && !z.moving) continue;
       let ox = 0, oy = 0, oz = 0, grow = 0;
       if (z.moving) {
         if (staticOnly) continue;
@@ -766,11 +763,6 @@ export class Shield {
       minSeparation: Infinity,
       tcpCoeff: new Float64Array(K + 1),
       robotCoeff: new Float64Array(K + 1),
-      /** Per sample slot: segment index, fraction, inflation. */
-      slotSeg: new Int32Array(total),
-      slotFrac: new Float64Array(total),
-      slotInflate: new Float64Array(total),
-      slotStepFrac: new Float64Array(total),
       halt: null,
     };
     if (total > col.max_samples_per_command) {
@@ -795,10 +787,6 @@ export class Shield {
         for (let i = 0; i < n; i++) q[i] = P[(k - 1) * n + i]! + f * dq[i]!;
         const fk = this.#model.forwardKinematics(q, this.#fk);
         this.#placeCapsules(fk, slot);
-        out.slotSeg[slot] = k;
-        out.slotFrac[slot] = f;
-        out.slotInflate[slot] = inflate;
-        out.slotStepFrac[slot] = 1 / m;
         if (j < m) {
           out.tcpCoeff[k] = Math.max(out.tcpCoeff[k]!, this.#pointSpeedCoefficient(this.#tcpTerms, fk, -1, slot, dq, step));
           if (this.#sep && this.#persons.length > 0) {
@@ -865,19 +853,40 @@ export class Shield {
     return null;
   }
 
-  #checkMovingZones(sweep: SweepResult, times: Float64Array, s: number, now: number): string | null {
+  /**
+   * Moving zones along the scaled timing. Each segment is re-sampled so that
+   * between samples both the robot (reach bound) and the fastest tracked
+   * zone move at most sweep_resolution_m; every test is inflated by half of
+   * each motion, measured from the sample nearest in time.
+   */
+  #checkMovingZones(P: Float64Array, K: number, times: Float64Array, s: number, now: number): string | null {
     if (!this.#zones.some((z) => z.moving)) return null;
-    const clearance = this.#g.config.collision.clearance_m;
-    let maxZoneSpeed = 0;
-    for (const z of this.#zones) if (z.moving) { const tr = this.#zoneTrack.get(z.id); if (tr) maxZoneSpeed = Math.max(maxZoneSpeed, Math.hypot(...tr.v)); }
-    for (let slot = 0; slot < sweep.samples; slot++) {
-      const k = sweep.slotSeg[slot]!;
+    const n = this.#n;
+    const col = this.#g.config.collision;
+    let zoneSpeed = 0;
+    for (const z of this.#zones)
+      if (z.moving) {
+        const tr = this.#zoneTrack.get(z.id);
+        if (tr) zoneSpeed = Math.max(zoneSpeed, Math.hypot(...tr.v));
+      }
+    const q = new Float64Array(n);
+    let budget = col.max_samples_per_command;
+    for (let k = 1; k <= K; k++) {
+      let D = 0;
+      for (let i = 0; i < n; i++) D += Math.abs(P[k * n + i]! - P[(k - 1) * n + i]!) * this.#reach[i]!;
       const segDur = (times[k]! - times[k - 1]!) * s;
-      const t = now + s * times[k - 1]! + sweep.slotFrac[slot]! * segDur;
-      // Between samples the zone moves at most |v| x the sample spacing in time.
-      const zoneMotion = maxZoneSpeed * segDur * sweep.slotStepFrac[slot]!;
-      const d = this.#minZoneDistanceAt(slot, sweep.slotInflate[slot]! + zoneMotion, t);
-      if (d < clearance) return `a moving keep-out zone comes within ${d.toFixed(4)} m at t = ${(t - now).toFixed(3)} s into the command (clearance ${clearance} m)`;
+      const m = Math.max(1, Math.ceil(D / col.sweep_resolution_m), Math.ceil((zoneSpeed * segDur) / col.sweep_resolution_m));
+      budget -= m + 1;
+      if (budget < 0) return `checking moving zones needs more than max_samples_per_command ${col.max_samples_per_command} samples`;
+      const inflate = D / (2 * m) + (zoneSpeed * segDur) / (2 * m);
+      for (let j = 0; j <= m; j++) {
+        const f = j / m;
+        for (let i = 0; i < n; i++) q[i] = P[(k - 1) * n + i]! + f * (P[k * n + i]! - P[(k - 1) * n + i]!);
+        this.#placeCapsules(this.#model.forwardKinematics(q, this.#fk), 0);
+        const t = now + s * times[k - 1]! + f * segDur;
+        const d = this.#minZoneDistanceAt(0, inflate, t, false, true);
+        if (d < col.clearance_m) return `a moving keep-out zone comes within ${d.toFixed(4)} m at t = ${(t - now).toFixed(3)} s into the command (clearance ${col.clearance_m} m)`;
+      }
     }
     return null;
   }
