@@ -101,6 +101,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   InitSafetensors(env, exports);
   if (InitModel != nullptr) InitModel(env, exports);
+#ifdef JEPA_WITH_CUDA
+  InitCuda(env, exports);
+#endif
   return exports;
 }
 

@@ -15,6 +15,9 @@ void InitSafetensors(Napi::Env env, Napi::Object exports);
 // defined, and buildInfo().modelBinding says whether it was.
 __attribute__((weak)) void InitModel(Napi::Env env, Napi::Object exports);
 
+// cuda_binding.cc (CUDA builds only): CudaModel, cudaDeviceCheck, cudaOpForTest.
+void InitCuda(Napi::Env env, Napi::Object exports);
+
 namespace jepa::napi {
 
 // Turns a C++ exception into a JS Error. A jepa::SafetensorsError becomes an
