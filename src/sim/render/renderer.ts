@@ -133,6 +133,8 @@ const MAX_POLY = 3 + N_PLANES;
 const EMPTY = new Float64Array(0);
 // Pixels: a triangle is kept by the early test if snapping to 1/SUB px could bring a centre inside.
 const SNAP_MARGIN = 1 / 128;
+// Triangles narrower than this walk each row; wider ones solve for the row's span.
+const NARROW_PX = 12;
 // Mesh levels of detail: grid cells of radius/8 down to radius/4096.
 const LOD_FIRST_SHIFT = 3;
 const LOD_LEVELS = 10;
@@ -247,11 +249,10 @@ class SoftwareRenderer implements Renderer {
 
     const bg = call.background ?? this.opts.background;
     const rgb = this.rgbBuf;
-    for (let i = 0, n = W * H * 3; i < n; i += 3) {
-      rgb[i] = bg[0];
-      rgb[i + 1] = bg[1];
-      rgb[i + 2] = bg[2];
-    }
+    rgb[0] = bg[0];
+    rgb[1] = bg[1];
+    rgb[2] = bg[2];
+    for (let len = 3, n = W * H * 3; len < n; len *= 2) rgb.copyWithin(len, 0, Math.min(len, n - len));
     this.zbuf.fill(this.invFar);
 
     this.drawAll(snapshot);
@@ -875,6 +876,7 @@ class SoftwareRenderer implements Renderer {
     const out = this.rgbOut;
     const cr = this.cr, cg = this.cg, cb = this.cb;
     const last = px1 - px0;
+    const narrow = last < NARROW_PX;
     let r0 = e12 + b12, r1 = e20 + b20, r2 = e01 + b01;
     let zr = zRow0;
     let lr = lRow0;
@@ -900,9 +902,26 @@ class SoftwareRenderer implements Renderer {
 
     for (let py = py0; py <= py1; py++, r0 += dy12, r1 += dy20, r2 += dy01, zr += dzy, lr += dly, ur += duy, vr += dvy) {
       // The row's covered span [k0, k1] from the three edge functions, exactly (integers).
-      const k0 = Math.max(firstInside(r0, dx12), firstInside(r1, dx20), firstInside(r2, dx01));
-      const k1 = Math.min(last, lastInside(r0, dx12, last), lastInside(r1, dx20, last), lastInside(r2, dx01, last));
-      if (k0 > k1) continue;
+      let k0: number, k1: number;
+      if (narrow) {
+        // Few pixels: walk the row (the covered run is contiguous).
+        let w0 = r0, w1 = r1, w2 = r2;
+        k0 = 0;
+        while (k0 <= last && (w0 < 0 || w1 < 0 || w2 < 0)) {
+          k0++;
+          w0 += dx12; w1 += dx20; w2 += dx01;
+        }
+        if (k0 > last) continue;
+        k1 = k0;
+        while (k1 < last && w0 + dx12 >= 0 && w1 + dx20 >= 0 && w2 + dx01 >= 0) {
+          k1++;
+          w0 += dx12; w1 += dx20; w2 += dx01;
+        }
+      } else {
+        k0 = Math.max(firstInside(r0, dx12), firstInside(r1, dx20), firstInside(r2, dx01));
+        k1 = Math.min(last, lastInside(r0, dx12, last), lastInside(r1, dx20, last), lastInside(r2, dx01, last));
+        if (k0 > k1) continue;
+      }
       let zz = zr + k0 * dzx;
       let ll = lr + k0 * dlx;
       let i = py * W + px0 + k0;
