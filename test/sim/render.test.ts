@@ -235,6 +235,11 @@ describe('visibility and shading', () => {
     }
     // 32 x 32 pixel centres lie in [15.5, 47.5): left and top edges included, right and bottom not.
     expect(covered).toBe(32 * 32);
+    // Centres on the left border (column 15) and the top border (row 16) are in; right (47) and bottom (48) out.
+    expect(img.rgb[(20 * W + 15) * 3]).toBe(64);
+    expect(img.rgb[(20 * W + 47) * 3]).toBe(0);
+    expect(img.rgb[(16 * W + 20) * 3]).toBe(64);
+    expect(img.rgb[(48 * W + 20) * 3]).toBe(0);
     expect([...values]).toEqual([64]); // 255 * 0.5 (headlight face-on) * 0.5 (alpha), once
   });
 });
