@@ -65,7 +65,12 @@ export function ferGuardrails(watchdog: Partial<{ joint_state_timeout_s: number;
  * bounded to ±0.02 rad per step) and a 7-dim proprio head.
  */
 export function tinyModel(seed = 7): WorldModel {
-  const config = checkpointConfigSchema.parse({
+  const config = tinyConfig();
+  return createReferenceModel(config, initWeights(config, seed));
+}
+
+export function tinyConfig() {
+  return checkpointConfigSchema.parse({
     format: 'jepa-runtime.checkpoint/1',
     name: 'ros-test-tiny',
     latent: { tokens: 1, dim: 8 },
@@ -74,7 +79,6 @@ export function tinyModel(seed = 7): WorldModel {
     predictor: { kind: 'mlp', hiddenDims: [16] },
     proprio: { dim: 7 },
   });
-  return createReferenceModel(config, initWeights(config, seed));
 }
 
 /** A sensor_msgs/Image object (rgb8) with a deterministic pattern. */

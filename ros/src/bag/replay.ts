@@ -32,8 +32,9 @@ export class ReplayError extends Error {
 export interface ReplayOptions {
   bag: string;
   registry: MessageRegistry;
-  model: WorldModel;
-  planner: Planner;
+  /** Needed when the bag has a camera topic; a bag without one is only read and decoded. */
+  model?: WorldModel;
+  planner?: Planner;
   guardrails: Guardrails;
   /** Send a goal after every this many camera frames (0: never plan). */
   planEvery: number;
@@ -98,18 +99,20 @@ export async function replayBag(o: ReplayOptions): Promise<ReplaySummary> {
       summary.messagesByTopic[m.topic] = (summary.messagesByTopic[m.topic] ?? 0) + 1;
     }
     if (!imageTopic) return summary;
+    if (!o.model || !o.planner) throw new ReplayError(`${o.bag} has camera frames on ${imageTopic}; replaying them through perception and the planner needs a world model (e.g. --checkpoint)`);
+    const model = o.model;
 
     const sim = { useSimTime: true };
     const surprise = new SurpriseMonitor({ warmup_ticks: 5 });
     const perception = new PerceptionNode(bus.createNode('perception', { ...sim, parameterOverrides: { image_topic: imageTopic, joint_states_topic: jointStatesTopic ?? '/joint_states' } }), {
-      model: o.model, surprise, log: (l) => notes.push(`perception: ${l}`),
+      model, surprise, log: (l) => notes.push(`perception: ${l}`),
     });
     const planner = new PlannerNode(
       bus.createNode('planner', {
         ...sim,
         parameterOverrides: { joint_names: [...o.guardrails.jointNames], joint_states_topic: jointStatesTopic ?? '/joint_states', latent_timeout_s: 30, ...o.plannerParams },
       }),
-      { model: o.model, planner: o.planner, log: (l) => notes.push(`planner: ${l}`) },
+      { model, planner: o.planner, log: (l) => notes.push(`planner: ${l}`) },
     );
     const shield = new ShieldNode(
       bus.createNode('shield', { ...sim, parameterOverrides: { camera_topic: imageTopic, joint_states_topic: jointStatesTopic ?? '/joint_states', assume_no_persons: true } }),

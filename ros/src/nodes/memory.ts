@@ -148,10 +148,8 @@ export class MemoryNode {
     const r = statusJson.safeParse(JSON.parse(m.data));
     if (!r.success) return this.#warnOnce(`shield status not understood: ${r.error.issues[0]!.message}`);
     const s = r.data;
-    // The episodic log knows pass/clamp/halt; a time-scaled command is a pass at a lower speed.
-    const verdict = s.verdict === 'scale' ? 'pass' : s.verdict;
     const status = s.reasons[0] ?? 'OK';
-    this.memory.logEvent({ episodeId: this.params.episode_id, time_s: this.#now(), kind: 'shield', payload: { verdict, status, detail: s.detail.slice(0, 4096) } });
+    this.memory.logEvent({ episodeId: this.params.episode_id, time_s: this.#now(), kind: 'shield', payload: { verdict: s.verdict, status, detail: s.detail.slice(0, 4096) } });
   }
 
   #message(o: ObjectRecord | { id: string }, operation: number): CollisionObjectMsg {

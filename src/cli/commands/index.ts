@@ -3,5 +3,7 @@ import type { Command } from '../command';
 import { demoCommand, evalCommand, reportCommand, runCommand } from './episodes';
 import { benchCommand, collectCommand } from './data';
 import { inspectCommand } from './inspect';
+import { recordCommand } from './record';
+import { replayCommand } from './replay';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, benchCommand, inspectCommand] as unknown as Command[];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, benchCommand, inspectCommand, recordCommand, replayCommand] as unknown as Command[];
