@@ -101,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   InitSafetensors(env, exports);
   if (InitModel != nullptr) InitModel(env, exports);
+  if (InitTrain != nullptr) InitTrain(env, exports);
 #ifdef JEPA_WITH_CUDA
   InitCuda(env, exports);
 #endif

@@ -18,6 +18,9 @@ __attribute__((weak)) void InitModel(Napi::Env env, Napi::Object exports);
 // cuda_binding.cc (CUDA builds only): CudaModel, cudaDeviceCheck, cudaOpForTest.
 void InitCuda(Napi::Env env, Napi::Object exports);
 
+// train_binding.cc (training kernels: backward ops, AdamW). Weak like InitModel.
+__attribute__((weak)) void InitTrain(Napi::Env env, Napi::Object exports);
+
 namespace jepa::napi {
 
 // Turns a C++ exception into a JS Error. A jepa::SafetensorsError becomes an
