@@ -1,8 +1,8 @@
 /**
  * Benchmark of the embedded simulator's software camera: frames per second on
  * one thread at 64x64 and 224x224 for a primitives scene at arm-scene scale
- * (plane + 23 primitives) and for the Menagerie Panda (51 visible meshes,
- * ~127k triangles). Reports render-only rates (snapshot taken once) and
+ * (plane + 23 primitives), for the simulator's own arm scene (its `front`
+ * camera) and for the Menagerie Panda (49 visible meshes, ~127k triangles). Reports render-only rates (snapshot taken once) and
  * snapshot + render rates (a fresh snapshot from MuJoCo every frame, as the
  * simulator does), and writes one PNG per scene and size next to the report
  * when --png-dir is given.
@@ -16,6 +16,7 @@ import { loadMjcfFile, loadMjcfString, mujoco } from '../src/sim/mujoco';
 import { createRenderer } from '../src/sim/render/renderer';
 import { freeCamera, snapshotFromMujoco, type SceneCamera, type SceneSnapshot } from '../src/sim/render/snapshot';
 import { encodePng } from '../src/sim/render/png';
+import { SCENES } from '../src/sim/scenes/index';
 
 const FlagsSchema = z.object({
   json: z.boolean(),
@@ -116,6 +117,11 @@ async function main(): Promise<void> {
   mj.mj_forward(pm, pd);
   scenes.push({ name: 'primitives', snapshot: () => snapshotFromMujoco(pm, pd), camera: 'front' });
 
+  const sm = await loadMjcfString(SCENES.arm.xml(), { name: 'arm' });
+  const sd = new mj.MjData(sm);
+  mj.mj_forward(sm, sd);
+  scenes.push({ name: 'arm', snapshot: () => snapshotFromMujoco(sm, sd), camera: SCENES.arm.cameras[0] });
+
   const am = await loadMjcfFile(PANDA_SCENE);
   const ad = new mj.MjData(am);
   mj.mj_forward(am, ad);
@@ -154,6 +160,8 @@ async function main(): Promise<void> {
   }
   pd.delete();
   pm.delete();
+  sd.delete();
+  sm.delete();
   ad.delete();
   am.delete();
 
