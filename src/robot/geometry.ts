@@ -78,33 +78,6 @@ export function pointAabbDistanceSq(px: number, py: number, pz: number, hx: numb
   return dx * dx + dy * dy + dz * dz;
 }
 
-/** Clips the parameter interval [t0, t1] against one slab; returns null when empty. */
-function clipSlab(p: number, d: number, h: number, t0: number, t1: number): [number, number] | null {
-  if (Math.abs(d) < 1e-300) return p < -h || p > h ? null : [t0, t1];
-  let ta = (-h - p) / d, tb = (h - p) / d;
-  if (ta > tb) {
-    const x = ta;
-    ta = tb;
-    tb = x;
-  }
-  const lo = ta > t0 ? ta : t0, hi = tb < t1 ? tb : t1;
-  return lo > hi ? null : [lo, hi];
-}
-
-/** Whether segment [p, q] meets the origin-centred axis-aligned box (slab test). */
-export function segmentIntersectsAabb(
-  px: number, py: number, pz: number, qx: number, qy: number, qz: number,
-  hx: number, hy: number, hz: number,
-): boolean {
-  // Quick accept: an end point inside.
-  if (Math.abs(px) <= hx && Math.abs(py) <= hy && Math.abs(pz) <= hz) return true;
-  let r = clipSlab(px, qx - px, hx, 0, 1);
-  if (!r) return false;
-  r = clipSlab(py, qy - py, hy, r[0], r[1]);
-  if (!r) return false;
-  return clipSlab(pz, qz - pz, hz, r[0], r[1]) !== null;
-}
-
 const breaks = new Float64Array(8);
 
 /**

@@ -8,7 +8,7 @@
  */
 import { KinematicsError } from './errors';
 import type { JointLimits } from './jointLimits';
-import { axisAngleInto, identity, makeTransformFromXyzRpy, multiplyInto, rotationErrorVector, type Transform, translationAlongInto, type Vec3 } from './math';
+import { axisAngleInto, makeTransformFromXyzRpy, multiplyInto, rotationErrorVector, type Transform, translationAlongInto, type Vec3 } from './math';
 import type { JointType, UrdfRobot } from './urdf';
 
 type JointSource =
@@ -383,16 +383,6 @@ export class KinematicModel {
     return { q, converged: false, iterations: maxIt, positionError_m: posErr, orientationError_rad: rotErr };
   }
 
-  /** Compiled joint structure for bounding motion: per link, the chain of q indices that move it. */
-  movingIndicesOf(link: string): { index: number; gain: number; type: JointType; jointName: string }[] {
-    return this.pathTo(this.indexOfLink(link))
-      .filter((j) => j.type !== 'fixed' && j.source.kind !== 'constant')
-      .map((j) => {
-        const s = j.source as { kind: 'active' | 'mimic'; index: number; multiplier?: number };
-        return { index: s.index, gain: s.kind === 'mimic' ? s.multiplier! : 1, type: j.type, jointName: j.name };
-      });
-  }
-
   /**
    * Moving joints on the path root -> `link`, with what a motion bound needs:
    * the q index that drives each, its gain (mimic multiplier), type, the
@@ -455,4 +445,3 @@ export class KinematicModel {
   }
 }
 
-export { identity };

@@ -440,8 +440,10 @@ export class Shield {
   /** Decides pass / scale / clamp / halt for one command. */
   check(command: ShieldCommand): ShieldDecision {
     const now = this.#clock();
-    this.#lastCommandTime = now;
     const d = this.#decide(command, now);
+    // Only a well-formed, finite command counts as "a command arrived" for
+    // incoming_command_timeout; garbage must not keep the watchdog quiet.
+    if (!d.reasons.includes('NON_FINITE_INPUT') && !d.reasons.includes('INVALID_COMMAND')) this.#lastCommandTime = now;
     this.#record(d);
     return d;
   }
