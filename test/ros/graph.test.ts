@@ -73,8 +73,8 @@ describe('node graph on the in-process bus', () => {
     expect(r.status).toBe('succeeded');
     expect([PLAN_STATUS.succeeded, PLAN_STATUS.notConverged]).toContain(r.result.status);
     expect(r.result.trajectory.points.length).toBe(4);
-    await waitFor('a trajectory at the controller', () => g.toController.some((t) => t.points.length > 0));
-    const out = g.toController.find((t) => t.points.length > 0)!;
+    await waitFor('a trajectory at the controller', () => g.toController.some((t) => t.points.length > 1));
+    const out = g.toController.find((t) => t.points.length > 1)!;
     // Independent check of what reached the controller, against the compiled guardrails.
     const rails = ferGuardrails();
     expect(out.joint_names).toEqual(FER_JOINTS);
@@ -116,9 +116,11 @@ describe('node graph on the in-process bus', () => {
     expect(report.reasons).toEqual(['WATCHDOG_TIMEOUT']);
     expect(report.detail).toMatch(/camera frame on \/camera\/image_raw is 0\.\d+ s old \(camera_timeout_s 0\.15\)/);
     await waitFor('the status on ~/status', () => g.statuses.some((s) => s.source === 'camera'));
-    // The controller got a hold (empty trajectory), never the command.
-    expect(g.toController.length).toBeGreaterThan(0);
-    expect(g.toController.every((t) => t.points.length === 0)).toBe(true);
+    // The controller got a hold at the measured position, never the command.
+    await waitFor('the hold at the controller', () => g.toController.length > 0);
+    expect(g.toController.length).toBe(1);
+    expect(Array.from(g.toController[0]!.points[0]!.positions)).toEqual(FER_HOME);
+    expect(durationToSeconds(g.toController[0]!.points[0]!.time_from_start)).toBe(0.05);
 
     // With a fresh frame the same command goes through.
     g.camera.publish(imageMessage(32, 24, 2));

@@ -4,7 +4,7 @@
  * /camera/image_raw, joint states on /joint_states, the goal observation
  * once on /goal/image_raw, and what the shield sent to the controller
  * (trajectory_msgs/JointTrajectory on /joint_trajectory_controller/
- * joint_trajectory; an empty trajectory is a hold) with its decision on
+ * joint_trajectory; on a halt, one point at the measured position) with its decision on
  * /shield/status (std_msgs/String JSON). The task's scripted policy proposes
  * joint targets; every one passes through the Shield (src/safety) before the
  * simulator sees it, and the simulated arm follows what the shield allowed
@@ -139,7 +139,7 @@ export async function recordEpisode(o: RecordOptions): Promise<RecordSummary> {
       let sent: JointTrajectoryMsg;
       if (d.verdict === 'halt' || !d.trajectory) {
         applied.set(q, 0);
-        sent = jointTrajectory(g.jointNames, [], stamp);
+        sent = jointTrajectory(g.jointNames, [{ positions: Array.from(q), time_from_start_s: dt }], stamp);
       } else {
         const last = d.trajectory.points.at(-1)!;
         const f = Math.min(1, dt / last.time_from_start_s);

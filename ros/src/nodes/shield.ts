@@ -6,8 +6,10 @@
  * `/<controller_name>/joint_trajectory` (command_interface 'topic') or as
  * control_msgs/action/FollowJointTrajectory goals on
  * `/<controller_name>/follow_joint_trajectory` ('action'). On a halt the arm
- * is told to hold: an empty trajectory on the topic (the controller holds its
- * current position) or a cancel of the active goal. Every decision, and every
+ * is told to hold: a one-point trajectory to the last measured position,
+ * reached in `hold_time_s`, on the topic (the controller replaces whatever it
+ * was executing; it ignores empty trajectories), or a cancel of the active
+ * goal (the controller holds position on cancel). Every decision, and every
  * change of the watchdog state, is published on `~/status` (std_msgs/String,
  * JSON: verdict, reasons in MoveIt Servo / ros2_control words, detail).
  *
@@ -52,6 +54,7 @@ export const SHIELD_PARAMS = {
   camera_topic: param(z.union([topicName, z.literal('')]), '/camera/image_raw', "sensor_msgs/msg/Image whose age is watched ('' = no camera watchdog)", true),
   camera_timeout_s: param(z.number().positive().finite(), 0.5, 'commands are refused (WATCHDOG_TIMEOUT) when the newest camera frame is older than this, s', true),
   tick_period_s: param(z.number().positive().finite(), 0.01, 'period of the watchdog tick, s (at least the safety file control_period_s)', true),
+  hold_time_s: param(z.number().positive().finite(), 0.05, 'time_from_start of the hold point sent on a halt (topic interface), s', true),
   assume_no_persons: param(
     z.boolean(),
     false,
@@ -145,6 +148,7 @@ export class ShieldNode {
   readonly #client: ActionClient<{ trajectory: JointTrajectoryMsg }, unknown, { error_code: number; error_string: string }> | undefined;
   readonly #jointNames: readonly string[];
   readonly #assumeNoPersons: boolean;
+  #measured: Float64Array | undefined;
   #activeGoal: ClientGoalHandle<unknown> | undefined;
   #lastCamera_s = -Infinity;
   #lastTickKey = '';
@@ -192,7 +196,7 @@ export class ShieldNode {
     return this.#jointNames;
   }
 
-  /** Called with every published status and what was sent to the controller (null: hold/cancel or nothing). */
+  /** Called with every published status and what was sent to the controller (the command or the hold point; null: a cancel or nothing). */
   onStatus(listener: (r: ShieldStatusReport, sent: JointTrajectoryMsg | null) => void): void {
     this.#listeners.push(listener);
   }
@@ -206,6 +210,7 @@ export class ShieldNode {
     if (!picked) return; // another robot's joints, or a partial message: the watchdog will notice if ours stop
     if (!picked.velocity) return; // without measured velocities acceleration limits cannot be checked; treated as missing
     const now = this.#now();
+    this.#measured = picked.position;
     this.shield.updateJointState({ positions: picked.position, velocities: picked.velocity, efforts: picked.effort, stamp_s: now });
     if (this.#assumeNoPersons) this.shield.updatePerception({ stamp_s: now, persons: [] });
   }
@@ -224,8 +229,7 @@ export class ShieldNode {
     const camera = this.#cameraStale(now);
     if (camera) {
       const report: ShieldStatusReport = { verdict: 'halt', reasons: ['WATCHDOG_TIMEOUT'], detail: camera, time_s: now, source: 'camera', timeScale: 1 };
-      await this.#hold();
-      this.#publish(report, null);
+      this.#publish(report, await this.#hold());
       return report;
     }
     const stamp = timeToSeconds(m.header.stamp);
@@ -238,8 +242,7 @@ export class ShieldNode {
     const d = this.shield.check(command);
     const report = this.#report(d);
     if (d.verdict === 'halt' || !d.trajectory) {
-      await this.#hold();
-      this.#publish(report, null);
+      this.#publish(report, await this.#hold(d.hold));
       return report;
     }
     const out = jointTrajectory(d.trajectory.joint_names, d.trajectory.points);
@@ -256,8 +259,8 @@ export class ShieldNode {
     const key = `${d.verdict}:${d.reasons.join(',')}`;
     if (key !== this.#lastTickKey) {
       this.#lastTickKey = key;
-      if (d.verdict === 'halt') void this.#hold();
-      this.#publish(report, null);
+      if (d.verdict === 'halt') void this.#hold(d.hold).then((sent) => this.#publish(report, sent));
+      else this.#publish(report, null);
     }
     return report;
   }
@@ -277,15 +280,23 @@ export class ShieldNode {
     else this.#activeGoal = goal;
   }
 
-  async #hold(): Promise<void> {
+  /** What a halt sends on the topic interface: one point at the measured position, or null when none is known yet. */
+  #holdTrajectory(at: readonly number[] | null | undefined): JointTrajectoryMsg | null {
+    const q = at ?? (this.#measured ? Array.from(this.#measured) : null);
+    if (!q) return null;
+    return jointTrajectory(this.#jointNames, [{ positions: q, time_from_start_s: this.params.hold_time_s }]);
+  }
+
+  async #hold(at?: readonly number[] | null): Promise<JointTrajectoryMsg | null> {
     if (this.#trajectoryPub) {
-      // An empty trajectory makes the JointTrajectoryController hold its current position.
-      this.#trajectoryPub.publish(jointTrajectory(this.#jointNames, []));
-      return;
+      const hold = this.#holdTrajectory(at);
+      if (hold) this.#trajectoryPub.publish(hold);
+      return hold;
     }
     const goal = this.#activeGoal;
     this.#activeGoal = undefined;
     if (goal) await goal.cancel().catch((e: unknown) => this.#log(`cancel of the active trajectory goal failed: ${(e as Error).message}`));
+    return null;
   }
 
   #publish(r: ShieldStatusReport, sent: JointTrajectoryMsg | null): void {
