@@ -3,6 +3,7 @@ import { Shield, type ShieldDecision } from '../../src/safety/shield';
 import { protectiveSeparation } from '../../src/safety/separation';
 import { cheapGuardrails, cheapSafetyRaw } from './fixtures';
 import type { Guardrails } from '../../src/safety/guardrails';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * A shield on the cheap arm, standing at `q`, with fresh state and
@@ -303,5 +304,17 @@ describe('frozen guardrails: nothing at run time can loosen them', () => {
     shield.updatePerception({ stamp_s: clock.t, persons: [] });
     expect(shield.guardrails.config.keep_out.map((z) => z.id)).toEqual(['post', 'ball', 'bar', 'drone']);
     expect(move(shield, clock.t, [0.3, -0.9, 0.0], 8).verdict).toBe('halt');
+  });
+
+  it('a command carrying its own "limits" or a time scale is judged by the configured limits only', () => {
+    const { shield, clock } = setup([0, 0, 0.3]);
+    const sneaky = { kind: 'target', positions: [0.3, 0, 0.3], duration_s: 0.1, stamp_s: clock.t, joint_limits: { j1: { max_velocity: 100 } }, max_time_scale: 1, tool: { max_speed_mps: 100 } };
+    const d = shield.check(sneaky as never);
+    expect(d.timeScale).toBeCloseTo(2, 6);
+    expect(d.reasons).toContain('JOINT_VELOCITY_LIMIT');
+  });
+
+  it('the safety layer never imports the planner', () => {
+    for (const f of readdirSync('src/safety')) expect(readFileSync(`src/safety/${f}`, 'utf8')).not.toMatch(/from '\.\.\/planning/);
   });
 });
