@@ -113,20 +113,16 @@ describe('push-t task', () => {
     env.close();
   });
 
-  it('scripted approach-and-push brings the block closer to its goal', async () => {
+  it('scripted approach-and-push reaches the goal pose (position and angle)', async () => {
     const env = await SimEnv.create({ task: 'push-t', render: false });
-    let improved = 0;
-    for (const seed of [0, 2, 4, 5]) {
+    for (const seed of [0, 5, 9]) {
       env.reset(seed);
-      const d0 = env.task.goalDistance(env.sim, env.goal!);
       const start = blockPose(env.sim);
-      const policy = env.task.scriptedPolicy(env.sim, env.goal!);
-      for (let t = 0; t < 150; t++) env.step(policy.act(env.sim));
+      const r = runScripted(env, seed);
+      expect(r.success).toBe(true);
       const end = blockPose(env.sim);
-      expect(Math.hypot(end.x - start.x, end.y - start.y)).toBeGreaterThan(0.01);
-      if (env.task.goalDistance(env.sim, env.goal!) < 0.6 * d0) improved++;
+      expect(Math.hypot(end.x - start.x, end.y - start.y) + Math.abs(end.yaw - start.yaw)).toBeGreaterThan(0.05);
     }
-    expect(improved).toBeGreaterThanOrEqual(3);
     env.close();
   });
 });

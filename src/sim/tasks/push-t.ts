@@ -8,7 +8,7 @@
  */
 import type { MjSim } from '../mujoco';
 import { Rng } from '../rng';
-import { PUSHT_ARENA_HALF_m, PUSHT_BAR, PUSHT_PUSHER_RADIUS_m } from '../scenes/push-t';
+import { PUSHT_ARENA_HALF_m, PUSHT_BAR, PUSHT_PUSHER_RADIUS_m, PUSHT_STEM } from '../scenes/push-t';
 import { wrapAngle } from '../scenes/xml';
 import { clampToCtrlRange, getJoints, setJoints, stateWith, type EpisodeSetup, type GoalState, type Policy, type Task, type TaskSpec } from './types';
 
@@ -36,6 +36,19 @@ function toWorld(p: BlockPose, lx: number, ly: number): [number, number] {
   return [p.x + c * lx - s * ly, p.y + s * lx + c * ly];
 }
 
+/** Distance from a world point to the T's boxes (negative inside). */
+function distanceToT(p: BlockPose, x: number, y: number): number {
+  const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
+  const lx = c * (x - p.x) + sn * (y - p.y);
+  const ly = -sn * (x - p.x) + c * (y - p.y);
+  const box = (b: { pos: readonly number[]; half: readonly number[] }) => {
+    const dx = Math.abs(lx - b.pos[0]) - b.half[0];
+    const dy = Math.abs(ly - b.pos[1]) - b.half[1];
+    return Math.hypot(Math.max(dx, 0), Math.max(dy, 0)) + Math.min(Math.max(dx, dy), 0);
+  };
+  return Math.min(box(PUSHT_BAR), box(PUSHT_STEM));
+}
+
 function poseError(p: BlockPose, goal: GoalState): { position_m: number; angle_rad: number } {
   const g = goal.block_pose;
   return { position_m: Math.hypot(p.x - g[0], p.y - g[1]), angle_rad: Math.abs(wrapAngle(p.yaw - g[2])) };
@@ -51,84 +64,153 @@ export const pushTSpec: TaskSpec = {
   scene: 'push-t',
   cameras: ['top'],
   frameskip: 25,
-  maxSteps: 300,
+  maxSteps: 400,
   proprioJoints: PUSHER_JOINTS,
   actionDim: 2,
 };
 
-/** Approach-and-push controller (pusher position targets). */
+/** Farthest the pusher centre can go from the arena centre along x or y (its ctrlrange). */
+const PUSHER_REACH_m = PUSHT_ARENA_HALF_m - PUSHT_PUSHER_RADIUS_m - 0.005;
+/** Pusher standoff from the COM when pushing through it (clears every part of the T). */
+const TRANSLATE_STANDOFF_m = 0.095;
+const ORBIT_m = CLEAR_RADIUS_m + 0.03;
+
+function reachable(p: readonly number[], margin_m = 0.005): boolean {
+  return Math.abs(p[0]) <= PUSHER_REACH_m - margin_m && Math.abs(p[1]) <= PUSHER_REACH_m - margin_m;
+}
+
+interface Push {
+  contact: [number, number];
+  direction: [number, number];
+  /** How far (m) past the contact point the pusher travels. */
+  travel_m: number;
+}
+
+/**
+ * Approach-and-push controller (pusher position targets). Each cycle it
+ * picks a push (rotate the block by pushing a bar end, or translate it by
+ * pushing through its centre of mass), walks around the block to the
+ * contact point, and pushes for a few steps. Pushes whose contact point
+ * lies outside the pusher's reach (block against a wall) are replaced by
+ * reachable ones: the other bar face, or a translation turned up to 90
+ * degrees away from the goal direction (sliding the block along the wall).
+ */
 export class PushTScript implements Policy {
   private phase: 'approach' | 'push' = 'approach';
-  private contact: [number, number] = [0, 0];
-  private direction: [number, number] = [1, 0];
+  private push: Push = { contact: [0, 0], direction: [1, 0], travel_m: 0 };
+  private pushEnd: [number, number] = [0, 0];
   private pushSteps = 0;
+  private orbitSign = 0;
+  private lastPusher: [number, number] = [NaN, NaN];
+  private stuckSteps = 0;
+  private retreatSteps = 0;
 
   constructor(private readonly goal: GoalState) {}
+
+  get contact(): [number, number] {
+    return this.push.contact;
+  }
+  get direction(): [number, number] {
+    return this.push.direction;
+  }
+
+  private rotations(p: BlockPose, err: number): Push[] {
+    // Pushing the top face (local -y) at x = s*lx turns the block by -s, and so does pushing
+    // the bottom face (local +y) at x = -s*lx; prefer the push that points away from the walls.
+    const s = err > 0 ? -1 : 1;
+    const lx = PUSHT_BAR.half[0] - 0.01;
+    const top = PUSHT_BAR.pos[1] + PUSHT_BAR.half[1] + PUSHT_PUSHER_RADIUS_m + 0.01;
+    const bottom = PUSHT_BAR.pos[1] - PUSHT_BAR.half[1] - PUSHT_PUSHER_RADIUS_m - 0.01;
+    const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
+    const down: [number, number] = [sn, -c];
+    const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
+    const travel_m = 0.02 + Math.min(0.05, 0.06 * Math.abs(err));
+    const a: Push = { contact: toWorld(p, s * lx, top), direction: down, travel_m };
+    const b: Push = { contact: toWorld(p, -s * lx, bottom), direction: [-down[0], -down[1]], travel_m };
+    return -(down[0] * com[0] + down[1] * com[1]) >= 0 ? [a, b] : [b, a];
+  }
+
+  private translations(p: BlockPose, d: [number, number]): Push[] {
+    const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
+    const base = Math.atan2(d[1], d[0]);
+    const dist = Math.hypot(d[0], d[1]);
+    return [0, 0.4, -0.4, 0.8, -0.8, 1.2, -1.2, 1.57, -1.57].map((off) => {
+      const dir: [number, number] = [Math.cos(base + off), Math.sin(base + off)];
+      // Travel to the block's near face (how far depends on which side faces us), then push.
+      const c: [number, number] = [com[0] - dir[0] * TRANSLATE_STANDOFF_m, com[1] - dir[1] * TRANSLATE_STANDOFF_m];
+      const gap = Math.max(0, distanceToT(p, c[0], c[1]) - PUSHT_PUSHER_RADIUS_m);
+      return { contact: c, direction: dir, travel_m: gap + Math.min(0.05, dist * Math.cos(off)) };
+    });
+  }
 
   private plan(p: BlockPose): void {
     const g = this.goal.block_pose;
     const err = wrapAngle(g[2] - p.yaw);
     const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
     const goalCom = toWorld({ x: g[0], y: g[1], yaw: g[2] }, COM_LOCAL[0], COM_LOCAL[1]);
-    const d = [goalCom[0] - com[0], goalCom[1] - com[1]];
+    const d: [number, number] = [goalCom[0] - com[0], goalCom[1] - com[1]];
     const dist = Math.hypot(d[0], d[1]);
-    if (Math.abs(err) > PUSHT_TOLERANCE.angle_rad * 0.6 && (dist < 0.06 || Math.abs(err) > 0.8)) {
-      // Rotate by pushing the bar perpendicular to it, near one end. Pushing the top face
-      // (local -y) at x = s*0.05 turns the block by -s, and so does pushing the bottom face
-      // (local +y) at x = -s*0.05; of the two, use the push that points away from the walls.
-      const s = err > 0 ? -1 : 1;
-      const lx = PUSHT_BAR.half[0] - 0.01;
-      const top = PUSHT_BAR.pos[1] + PUSHT_BAR.half[1] + PUSHT_PUSHER_RADIUS_m + 0.01;
-      const bottom = PUSHT_BAR.pos[1] - PUSHT_BAR.half[1] - PUSHT_PUSHER_RADIUS_m - 0.01;
-      const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
-      const down: [number, number] = [sn, -c]; // local -y in world
-      const inward = -(down[0] * com[0] + down[1] * com[1]);
-      if (inward >= 0) {
-        this.contact = toWorld(p, s * lx, top);
-        this.direction = down;
-      } else {
-        this.contact = toWorld(p, -s * lx, bottom);
-        this.direction = [-down[0], -down[1]];
-      }
-    } else {
-      const n = Math.max(dist, 1e-9);
-      this.direction = [d[0] / n, d[1] / n];
-      this.contact = [com[0] - this.direction[0] * 0.095, com[1] - this.direction[1] * 0.095];
-    }
+    const rotate = Math.abs(err) > PUSHT_TOLERANCE.angle_rad * 0.6 && (dist < 0.05 || Math.abs(err) > 0.8);
+    const translate = dist > PUSHT_TOLERANCE.position_m * 0.5 ? this.translations(p, d) : [];
+    const candidates = rotate ? [...this.rotations(p, err), ...translate] : [...translate, ...this.rotations(p, err)];
+    // Prefer pushes the pusher can reach that do not drive the block into a wall.
+    const intoWall = (c: Push) => Math.max(Math.abs(com[0] + c.direction[0] * 0.05), Math.abs(com[1] + c.direction[1] * 0.05)) > PUSHT_ARENA_HALF_m - 0.07;
+    this.push = candidates.find((c) => reachable(c.contact) && !intoWall(c)) ?? candidates.find((c) => reachable(c.contact)) ?? candidates[0] ?? this.push;
   }
 
   act(sim: MjSim): Float64Array {
     const p = blockPose(sim);
     const pusher = getJoints(sim, PUSHER_JOINTS);
     const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
+    const moved = Math.hypot(pusher[0] - this.lastPusher[0], pusher[1] - this.lastPusher[1]);
+    this.lastPusher = [pusher[0], pusher[1]];
     let target: [number, number];
     if (this.phase === 'approach') {
       this.plan(p);
-      const toContact = Math.hypot(this.contact[0] - pusher[0], this.contact[1] - pusher[1]);
+      const { contact } = this.push;
+      const toContact = Math.hypot(contact[0] - pusher[0], contact[1] - pusher[1]);
+      // Stuck (pinned between block and wall): walk around the other way, and if that
+      // fails too, back out towards the middle of the arena (nudging the block if need be).
+      this.stuckSteps = moved < 0.002 ? this.stuckSteps + 1 : 0;
+      if (this.stuckSteps === 6) this.orbitSign = -this.orbitSign || 1;
+      if (this.retreatSteps > 0 || this.stuckSteps > 12) {
+        if (this.retreatSteps === 0) this.retreatSteps = 6;
+        this.retreatSteps--;
+        this.stuckSteps = 0;
+        const r = Math.hypot(pusher[0], pusher[1]) || 1;
+        return clampToCtrlRange(sim, [pusher[0] - (pusher[0] / r) * 0.03, pusher[1] - (pusher[1] / r) * 0.03]);
+      }
       if (toContact < 0.012) {
         this.phase = 'push';
         this.pushSteps = 0;
+        this.orbitSign = 0;
+        const { direction, travel_m } = this.push;
+        this.pushEnd = [pusher[0] + direction[0] * travel_m, pusher[1] + direction[1] * travel_m];
         target = [pusher[0], pusher[1]];
       } else {
-        // Go around the block: if the straight path passes near the COM, step along a circle first.
         const a0 = Math.atan2(pusher[1] - com[1], pusher[0] - com[0]);
-        const a1 = Math.atan2(this.contact[1] - com[1], this.contact[0] - com[0]);
+        const a1 = Math.atan2(contact[1] - com[1], contact[0] - com[0]);
         const rPusher = Math.hypot(pusher[0] - com[0], pusher[1] - com[1]);
         const da = wrapAngle(a1 - a0);
-        if (Math.abs(da) > 0.5 && rPusher < CLEAR_RADIUS_m + 0.01) {
-          target = [com[0] + Math.cos(a0) * (CLEAR_RADIUS_m + 0.03), com[1] + Math.sin(a0) * (CLEAR_RADIUS_m + 0.03)];
-        } else if (Math.abs(da) > 0.5) {
-          const a = a0 + Math.sign(da) * 0.6;
-          target = [com[0] + Math.cos(a) * (CLEAR_RADIUS_m + 0.03), com[1] + Math.sin(a) * (CLEAR_RADIUS_m + 0.03)];
+        if (Math.abs(da) > 0.5) {
+          // Orbit the block on a circle that clears it, the short way round unless that is blocked.
+          if (this.orbitSign === 0) {
+            const ahead = (sign: number) => [com[0] + Math.cos(a0 + sign * 0.6) * ORBIT_m, com[1] + Math.sin(a0 + sign * 0.6) * ORBIT_m];
+            this.orbitSign = reachable(ahead(Math.sign(da)), 0) || !reachable(ahead(-Math.sign(da)), 0) ? Math.sign(da) : -Math.sign(da);
+          }
+          const a = rPusher < CLEAR_RADIUS_m + 0.01 ? a0 + this.orbitSign * 0.2 : a0 + this.orbitSign * 0.6;
+          target = [com[0] + Math.cos(a) * ORBIT_m, com[1] + Math.sin(a) * ORBIT_m];
         } else {
           const step = Math.min(0.04, toContact);
-          target = [pusher[0] + ((this.contact[0] - pusher[0]) / toContact) * step, pusher[1] + ((this.contact[1] - pusher[1]) / toContact) * step];
+          target = [pusher[0] + ((contact[0] - pusher[0]) / toContact) * step, pusher[1] + ((contact[1] - pusher[1]) / toContact) * step];
         }
       }
     } else {
       this.pushSteps++;
-      target = [pusher[0] + this.direction[0] * 0.025, pusher[1] + this.direction[1] * 0.025];
-      if (this.pushSteps >= 4) this.phase = 'approach';
+      const left = Math.hypot(this.pushEnd[0] - pusher[0], this.pushEnd[1] - pusher[1]);
+      const step = Math.min(0.03, left);
+      target = [pusher[0] + (left > 0 ? ((this.pushEnd[0] - pusher[0]) / left) * step : 0), pusher[1] + (left > 0 ? ((this.pushEnd[1] - pusher[1]) / left) * step : 0)];
+      if (left < 0.006 || this.pushSteps >= 12) this.phase = 'approach';
     }
     return clampToCtrlRange(sim, target);
   }
