@@ -193,6 +193,7 @@ class SoftwareRenderer implements Renderer {
   private cy = 0;
   private readonly rc = new Float64Array(9);
   private readonly pc = new Float64Array(3);
+  private readonly tc = new Float64Array(3);
 
   // Per-triangle colour state.
   private cr = 0;
@@ -333,7 +334,8 @@ class SoftwareRenderer implements Renderer {
       } else {
         if (this.nDirLights + this.nPointLights >= MAX_LIGHTS - 1) continue;
         const o = this.nPointLights * 4;
-        const [x, y, d] = this.toCamera(L.pos[0], L.pos[1], L.pos[2]);
+        const c = this.toCamera(L.pos[0], L.pos[1], L.pos[2]);
+        const x = c[0], y = c[1], d = c[2];
         this.pointLights[o] = x;
         this.pointLights[o + 1] = y;
         this.pointLights[o + 2] = -d;
@@ -343,13 +345,17 @@ class SoftwareRenderer implements Renderer {
     }
   }
 
-  /** World point -> camera (x, y, depth). */
-  private toCamera(wx: number, wy: number, wz: number): [number, number, number] {
+  /** World point -> camera (x, y, depth), written to `this.tc` (no allocation). */
+  private toCamera(wx: number, wy: number, wz: number): Float64Array {
     const rc = this.rc;
     const dx = wx - this.pc[0];
     const dy = wy - this.pc[1];
     const dz = wz - this.pc[2];
-    return [rc[0] * dx + rc[3] * dy + rc[6] * dz, rc[1] * dx + rc[4] * dy + rc[7] * dz, -(rc[2] * dx + rc[5] * dy + rc[8] * dz)];
+    const tc = this.tc;
+    tc[0] = rc[0] * dx + rc[3] * dy + rc[6] * dz;
+    tc[1] = rc[1] * dx + rc[4] * dy + rc[7] * dz;
+    tc[2] = -(rc[2] * dx + rc[5] * dy + rc[8] * dz);
+    return tc;
   }
 
   /** Lights for one geom: headlight, directional lights, point lights aimed at the geom's centre. */
@@ -492,13 +498,10 @@ class SoftwareRenderer implements Renderer {
     return SEGMENT_LEVELS[SEGMENT_LEVELS.length - 1];
   }
 
-  private cached(key: string, make: () => Tessellation): Tessellation {
-    let t = this.tessCache.get(key);
-    if (!t) {
-      if (this.tessCache.size >= MAX_CACHED_TESSELLATIONS) this.tessCache.clear();
-      t = make();
-      this.tessCache.set(key, t);
-    }
+  /** Caches a tessellation (bounded: a scene whose sizes keep changing starts the cache over). */
+  private store(key: string, t: Tessellation): Tessellation {
+    if (this.tessCache.size >= MAX_CACHED_TESSELLATIONS) this.tessCache.clear();
+    this.tessCache.set(key, t);
     return t;
   }
 
@@ -521,7 +524,8 @@ class SoftwareRenderer implements Renderer {
       const g = geoms[i];
       const R = this.boundRadius(g, snapshot.meshes);
       if (R < 0 || g.rgba[3] <= 0) continue;
-      const [x, y, d] = this.toCamera(g.pos[0], g.pos[1], g.pos[2]);
+      const c = this.toCamera(g.pos[0], g.pos[1], g.pos[2]);
+      const x = c[0], y = c[1], d = c[2];
       let out = d + R < near || d - R > far;
       for (let k = 0; k < 4 && !out; k++) if (cp[k * 4] * x + cp[k * 4 + 1] * y + cp[k * 4 + 2] * d < -R) out = true;
       if (out) {
@@ -552,31 +556,34 @@ class SoftwareRenderer implements Renderer {
     let sz = 1;
     let tess: Tessellation | MeshLevel;
     let faceNormals: Float64Array | null = null;
-    const [gx, gy, gd] = this.toCamera(g.pos[0], g.pos[1], g.pos[2]);
+    const gc = this.toCamera(g.pos[0], g.pos[1], g.pos[2]);
+    const gx = gc[0], gy = gc[1], gd = gc[2];
     const R = this.boundRadius(g, meshes);
     const lodDepth = gd - R;
     switch (g.type) {
       case GeomType.sphere: {
         const n = this.segmentsFor(s[0], lodDepth);
-        tess = this.cached(`s${n}`, () => tessellateSphere(n));
+        tess = this.tessCache.get(`s${n}`) ?? this.store(`s${n}`, tessellateSphere(n));
         sx = sy = sz = s[0];
         break;
       }
       case GeomType.cylinder: {
         const n = this.segmentsFor(s[0], lodDepth);
-        tess = this.cached(`y${n}`, () => tessellateCylinder(n));
+        tess = this.tessCache.get(`y${n}`) ?? this.store(`y${n}`, tessellateCylinder(n));
         sx = sy = s[0];
         sz = s[1];
         break;
       }
       case GeomType.capsule: {
         const n = this.segmentsFor(s[0], lodDepth);
-        tess = this.cached(`c${n}|${s[0]}|${s[1]}`, () => tessellateCapsule(s[0], s[1], n));
+        const key = `c${n}|${s[0]}|${s[1]}`;
+        tess = this.tessCache.get(key) ?? this.store(key, tessellateCapsule(s[0], s[1], n));
         break;
       }
       case GeomType.ellipsoid: {
         const n = this.segmentsFor(Math.max(s[0], s[1], s[2]), lodDepth);
-        tess = this.cached(`e${n}|${s[0]}|${s[1]}|${s[2]}`, () => tessellateEllipsoid(s[0], s[1], s[2], n));
+        const key = `e${n}|${s[0]}|${s[1]}|${s[2]}`;
+        tess = this.tessCache.get(key) ?? this.store(key, tessellateEllipsoid(s[0], s[1], s[2], n));
         break;
       }
       case GeomType.box:
