@@ -7,6 +7,24 @@ import { cheapSafetyRaw } from './fixtures';
 
 const CASES = 100_000;
 
+/** Flange position of the Franka arm from its Craig modified-DH table (independent of the URDF code path). */
+function frankaFlange(q: number[]): [number, number, number] {
+  const a = [0, 0, 0, 0.0825, -0.0825, 0, 0.088, 0];
+  const dd = [0.333, 0, 0.316, 0, 0.384, 0, 0, 0.107];
+  const al = [0, -Math.PI / 2, Math.PI / 2, Math.PI / 2, -Math.PI / 2, Math.PI / 2, Math.PI / 2, 0];
+  let T = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0];
+  for (let i = 0; i < 8; i++) {
+    const th = i < 7 ? q[i]! : 0;
+    const ca = Math.cos(al[i]!), sa = Math.sin(al[i]!), ct = Math.cos(th), st = Math.sin(th);
+    const A = [ct, -st, 0, a[i]!, st * ca, ct * ca, -sa, -sa * dd[i]!, st * sa, ct * sa, ca, ca * dd[i]!];
+    const o = new Array(12).fill(0);
+    for (let r = 0; r < 3; r++)
+      for (let c = 0; c < 4; c++) o[r * 4 + c] = T[r * 4]! * A[c]! + T[r * 4 + 1]! * A[4 + c]! + T[r * 4 + 2]! * A[8 + c]! + (c === 3 ? T[r * 4 + 3]! : 0);
+    T = o;
+  }
+  return [T[3]!, T[7]!, T[11]!];
+}
+
 type Kind = 'smooth' | 'hug' | 'nonfinite' | 'huge' | 'discontinuous' | 'moving' | 'person' | 'invalid' | 'target' | 'through';
 const KINDS: Kind[] = ['smooth', 'hug', 'nonfinite', 'huge', 'discontinuous', 'moving', 'person', 'invalid', 'target', 'through', 'through'];
 
@@ -112,7 +130,7 @@ describe('shield fuzz with an independent checker', () => {
     expect([...verdicts].sort()).toEqual(['clamp', 'halt', 'pass', 'scale']);
   });
 
-  it('FER subset: 300 random trajectories near the table and monitor re-verify against plain swept checks', () => {
+  it('FER subset: 300 random trajectories; what passes keeps joint velocities and, by a separate DH-table FK sampled densely, the flange above the table and inside the workspace', () => {
     const g = loadGuardrails('config/safety/fer.yaml');
     const r = rng(99);
     let now = 10;
@@ -137,7 +155,16 @@ describe('shield fuzz with an independent checker', () => {
       const times = [0, ...d.trajectory!.points.map((p) => p.time_from_start_s)];
       for (let k = 1; k < path.length; k++)
         for (let i = 0; i < 7; i++) expect(Math.abs(path[k]![i]! - path[k - 1]![i]!) / (times[k]! - times[k - 1]!)).toBeLessThanOrEqual(g.maxVelocity[i]! * (1 + 1e-9));
-      expect(d.metrics.minZoneDistance_m).toBeGreaterThanOrEqual(g.config.collision.clearance_m);
+      for (let k = 1; k < path.length; k++)
+        for (let s2 = 0; s2 <= 40; s2++) {
+          const q = path[k - 1]!.map((x, i) => x + ((path[k]![i]! - x) * s2) / 40);
+          const p = frankaFlange(q);
+          // Table top at z = 0; the flange carries the hand, so it must stay clear by more than the clearance.
+          expect(p[2]).toBeGreaterThan(g.config.collision.clearance_m);
+          expect(Math.abs(p[0])).toBeLessThan(0.9);
+          expect(Math.abs(p[1])).toBeLessThan(0.9);
+          expect(p[2]).toBeLessThan(1.3);
+        }
       expect(d.metrics.tcpSpeedBound_mps).toBeLessThanOrEqual(g.config.tool.max_speed_mps);
     }
     expect(passed).toBeGreaterThan(30);
