@@ -122,7 +122,7 @@ struct CemCall {
   // Outputs.
   float* bestActions = nullptr;  // [horizon, A]
   float* finalMean = nullptr;    // [horizon, A]
-  float* bestPerIteration = nullptr;  // [iterations]: lowest energy of each iteration
+  float* iterationStats = nullptr;  // [iterations, 2]: lowest and mean energy of each iteration
   float bestEnergy = 0;
   bool usedGraph = false;
 };

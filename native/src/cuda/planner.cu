@@ -7,7 +7,7 @@
 // every iteration of this and later plans with the same configuration; the
 // iteration counter and the seed live in device memory so the replays differ.
 // Only the best sequence, its energy, the final mean and the per-iteration
-// best energies come back.
+// best and mean energies come back.
 #include <cfloat>
 #include <cstdio>
 #include <cstring>
@@ -65,13 +65,20 @@ __global__ void sampleKernel(const float* mean, const float* stdv, float minStd,
 }
 
 // One block: sorts (energy, index) ascending, writes the K elite indices,
-// this iteration's best energy, and the best-so-far sequence; then advances
+// this iteration's best and mean energy, and the best-so-far sequence; then advances
 // the iteration counter. best[D] holds the best energy so far.
 __global__ void selectKernel(const float* energies, const float* samples, int N, int D, int K, int pow2, int* elites,
                              float* best, float* bestPerIter, unsigned* state) {
   extern __shared__ unsigned char raw[];
   float* key = reinterpret_cast<float*>(raw);
   int* idx = reinterpret_cast<int*>(key + pow2);
+  __shared__ float total;
+  if (threadIdx.x == 0) total = 0.f;
+  __syncthreads();
+  float part = 0.f;
+  for (int i = threadIdx.x; i < N; i += blockDim.x) part += energies[i];
+  part = warpSum(part);
+  if (threadIdx.x % 32 == 0) atomicAdd(&total, part);
   for (int i = threadIdx.x; i < pow2; i += blockDim.x) {
     float e = i < N ? energies[i] : FLT_MAX;
     if (!(e == e)) e = FLT_MAX;  // NaN sorts last
@@ -108,7 +115,8 @@ __global__ void selectKernel(const float* energies, const float* samples, int N,
   __syncthreads();
   if (threadIdx.x == 0) {
     if (improved) best[D] = key[0];
-    bestPerIter[iter] = key[0];
+    bestPerIter[2 * iter] = key[0];
+    bestPerIter[2 * iter + 1] = total / N;
     state[0] = iter + 1;
   }
 }
@@ -159,7 +167,7 @@ void Model::planCem(CemCall& c) {
   require(K >= 1 && K <= N, "planCem: elites must be in 1..samples, got " + std::to_string(K));
   require(H >= 1 && c.iterations >= 1, "planCem: horizon and iterations must be positive");
   require(c.frames >= 1 && c.frames <= s.historyLength, "planCem: frames must be in 1..historyLength");
-  require(c.z0 && c.goal && c.initMean && c.initStd && c.bestActions && c.finalMean && c.bestPerIteration,
+  require(c.z0 && c.goal && c.initMean && c.initStd && c.bestActions && c.finalMean && c.iterationStats,
           "planCem: z0, goal, initMean, initStd and the outputs are required");
   require((c.clipLow == nullptr) == (c.clipHigh == nullptr), "planCem: clip low and high must be given together");
   require(c.minStd >= 0.f && c.momentum >= 0.f && c.momentum < 1.f && c.stdMomentum >= 0.f && c.stdMomentum < 1.f,
@@ -196,7 +204,7 @@ void Model::planCem(CemCall& c) {
   st.samples.resize(static_cast<std::size_t>(N) * D);
   st.energies.resize(N);
   st.best.resize(D + 1);
-  st.bestPerIter.resize(c.iterations);
+  st.bestPerIter.resize(2 * static_cast<std::size_t>(c.iterations));
   st.elites.resize(K);
   st.iteration.resize(3);
   const unsigned state[3] = {0u, static_cast<unsigned>(c.seed), static_cast<unsigned>(c.seed >> 32)};
@@ -250,7 +258,7 @@ void Model::planCem(CemCall& c) {
   std::vector<float> best(D + 1);
   JEPA_CUDA_CHECK(cudaMemcpyAsync(best.data(), st.best.get(), (D + 1) * sizeof(float), cudaMemcpyDeviceToHost, stream));
   JEPA_CUDA_CHECK(cudaMemcpyAsync(c.finalMean, st.mean.get(), D * sizeof(float), cudaMemcpyDeviceToHost, stream));
-  JEPA_CUDA_CHECK(cudaMemcpyAsync(c.bestPerIteration, st.bestPerIter.get(), c.iterations * sizeof(float),
+  JEPA_CUDA_CHECK(cudaMemcpyAsync(c.iterationStats, st.bestPerIter.get(), 2 * c.iterations * sizeof(float),
                                   cudaMemcpyDeviceToHost, stream));
   JEPA_CUDA_CHECK(cudaStreamSynchronize(stream));
   std::memcpy(c.bestActions, best.data(), D * sizeof(float));

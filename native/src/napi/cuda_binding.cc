@@ -387,7 +387,7 @@ class CudaModel : public Napi::ObjectWrap<CudaModel> {
     c->seed = static_cast<std::uint64_t>(static_cast<long long>(seed));
     c->bestActions = f32(w->keep, a.Get("bestActions"), "bestActions", D, false);
     c->finalMean = f32(w->keep, a.Get("finalMean"), "finalMean", D, false);
-    c->bestPerIteration = f32(w->keep, a.Get("bestPerIteration"), "bestPerIteration", c->iterations, false);
+    c->iterationStats = f32(w->keep, a.Get("iterationStats"), "iterationStats", 2LL * c->iterations, false);
     w->keep.add(Value());
     w->work = [m, c]() { m->planCem(*c); };
     return Start(w.release(), [c](Napi::Env e) {
