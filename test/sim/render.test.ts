@@ -1,7 +1,15 @@
 // Camera renderer geometry, shading, fill rule and determinism on hand-built scenes with known answers.
 import { describe, expect, it } from 'vitest';
 import { createRenderer, copyImage } from '../../src/sim/render/renderer';
-import { findCamera, freeCamera, makeSnapshot, UnknownCameraError, type HandSnapshotInput, type SceneCamera } from '../../src/sim/render/snapshot';
+import {
+  findCamera,
+  freeCamera,
+  makeSnapshot,
+  SnapshotError,
+  UnknownCameraError,
+  type HandSnapshotInput,
+  type SceneCamera,
+} from '../../src/sim/render/snapshot';
 import { encodePng } from '../../src/sim/render/png';
 import { inflateSync } from 'node:zlib';
 import { clusterMesh, weldVertices } from '../../src/sim/render/meshlod';
@@ -222,7 +230,7 @@ describe('visibility and shading', () => {
       }
     const r = createRenderer({ width: W, height: W });
     const snap = makeSnapshot({
-      geoms: [{ type: 'mesh', size: [1], mesh: 0, pos: [0, 0, -64], rgba: [1, 1, 1, 0.5] }],
+      geoms: [{ type: 'mesh', mesh: 0, pos: [0, 0, -64], rgba: [1, 1, 1, 0.5] }],
       meshes: [{ vertices: verts, faces }],
     });
     const img = r.render(snap, axisCamera(fovy));
@@ -241,6 +249,19 @@ describe('visibility and shading', () => {
     expect(img.rgb[(16 * W + 20) * 3]).toBe(64);
     expect(img.rgb[(48 * W + 20) * 3]).toBe(0);
     expect([...values]).toEqual([64]); // 255 * 0.5 (headlight face-on) * 0.5 (alpha), once
+  });
+});
+
+describe('hand-built snapshots', () => {
+  it('refuses shapes without the sizes their type needs and meshes with out-of-range faces, naming the geom', () => {
+    expect(() => makeSnapshot({ geoms: [{ type: 'box', size: [1, 2] }] })).toThrow(SnapshotError);
+    expect(() => makeSnapshot({ geoms: [{ type: 'box', size: [1, 2] }] })).toThrow('geom 0: box needs 3 half-extents');
+    expect(() => makeSnapshot({ geoms: [{ type: 'sphere', size: [1] }, { type: 'capsule', size: [0.1] }] })).toThrow('geom 1: capsule');
+    expect(() => makeSnapshot({ geoms: [{ type: 'sphere' }] })).toThrow('geom 0: a sphere needs a size');
+    expect(() => makeSnapshot({ geoms: [], meshes: [{ vertices: [0, 0, 0, 1, 0, 0, 0, 1, 0], faces: [0, 1, 3] }] })).toThrow(
+      'mesh 0: face index 3 is out of range (mesh has 3 vertices)',
+    );
+    expect(() => makeSnapshot({ geoms: [{ type: 'mesh' }] })).toThrow('mesh geom needs mesh index < 0');
   });
 });
 

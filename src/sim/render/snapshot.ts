@@ -170,7 +170,8 @@ const IDENTITY: readonly number[] = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 const HandGeomSchema = z.object({
   name: z.string().default(''),
   type: z.enum(['plane', 'sphere', 'capsule', 'ellipsoid', 'cylinder', 'box', 'mesh']),
-  size: z.array(z.number().finite().nonnegative()).min(1).max(3),
+  /** MuJoCo geom size; not needed for meshes. */
+  size: z.array(z.number().finite().nonnegative()).min(1).max(3).optional(),
   pos: vec3Schema.default([0, 0, 0]),
   rot: z.array(z.number().finite()).length(9).default([...IDENTITY]),
   rgba: z.tuple([z.number(), z.number(), z.number(), z.number()]).default([0.5, 0.5, 0.5, 1]),
@@ -202,12 +203,14 @@ export const HandSnapshotSchema = z.object({
 export type HandSnapshotInput = z.input<typeof HandSnapshotSchema>;
 
 /** Sizes per type as MuJoCo stores them: missing trailing entries are 0. */
-function padSize(type: string, size: number[]): number[] {
+function padSize(type: string, sizeIn: number[] | undefined, index: number): number[] {
+  if (sizeIn === undefined && type !== 'mesh') throw new SnapshotError(`geom ${index}: a ${type} needs a size`);
+  const size = sizeIn ?? [];
   const s = [size[0] ?? 0, size[1] ?? 0, size[2] ?? 0];
   if (type === 'box' || type === 'ellipsoid') {
-    if (size.length !== 3) throw new SnapshotError(`${type} geom needs 3 half-extents in size, got ${size.length}`);
+    if (size.length !== 3) throw new SnapshotError(`geom ${index}: ${type} needs 3 half-extents in size, got ${size.length}`);
   } else if (type === 'capsule' || type === 'cylinder') {
-    if (size.length < 2) throw new SnapshotError(`${type} geom needs size [radius, half-length], got ${size.length} value(s)`);
+    if (size.length < 2) throw new SnapshotError(`geom ${index}: ${type} needs size [radius, half-length], got ${size.length} value(s)`);
   }
   return s;
 }
@@ -229,7 +232,7 @@ export function makeSnapshot(input: HandSnapshotInput): SceneSnapshot {
         throw new SnapshotError(`geom ${i} ("${g.name}"): mesh geom needs mesh index < ${meshes.length}, got ${g.mesh}`);
       meshId = g.mesh;
     }
-    return { id: i, name: g.name, type, size: padSize(g.type, g.size), pos: g.pos, rot: g.rot, rgba: g.rgba, meshId };
+    return { id: i, name: g.name, type, size: padSize(g.type, g.size, i), pos: g.pos, rot: g.rot, rgba: g.rgba, meshId };
   });
   return { geoms, meshes, cameras: p.cameras, lights: p.lights, headlight: p.headlight };
 }
