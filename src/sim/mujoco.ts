@@ -204,8 +204,9 @@ export function mjcfReferencedFiles(mainPath: string): string[] {
     let tree: XmlNode[];
     try {
       tree = parser.parse(readFileSync(xmlPath, 'utf8')) as XmlNode[];
-    } catch (e) {
-      throw new MjcfLoadError(xmlPath, `XML parse error: ${(e as Error).message}`);
+    } catch {
+      // Unparseable: copy it as is and let MuJoCo's own parser report the error.
+      return;
     }
     const walk = (nodes: XmlNode[]): void => {
       for (const node of nodes) {

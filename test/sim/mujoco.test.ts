@@ -98,9 +98,9 @@ describe('model load errors', () => {
     const f = join(dir, 'truncated.xml');
     writeFileSync(f, '<mujoco><worldbody><geom type="box" size="1 1 1"');
     const err = await MjSim.fromFile(f).catch((e: unknown) => e);
-    // fast-xml-parser or MuJoCo may catch it first; either way the file is named.
     expect(err).toBeInstanceOf(MjcfLoadError);
     expect((err as Error).message).toContain('truncated.xml');
+    expect((err as Error).message).toContain('XML_ERROR_PARSING');
   });
 
   it('names a missing model file', async () => {
