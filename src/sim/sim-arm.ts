@@ -94,8 +94,15 @@ export class SimArm implements Arm {
       images: this.options.render && this.cameraList.length > 0 ? this.cameras.render(this.sim, this.cameraList, { width: s, height: s, depth: this.options.depth }) : {},
       jointPositions: getJoints(this.sim, this.jointNames),
       jointVelocities: getJointVelocities(this.sim, this.jointNames),
+      jointEfforts: this.jointEfforts(),
       time: this.sim.time,
     };
+  }
+
+  /** Actuator force on each reported joint (N·m or N), as MuJoCo's qfrc_actuator. */
+  private jointEfforts(): Float64Array {
+    const f = this.sim.data.qfrc_actuator as Float64Array;
+    return Float64Array.from(this.jointNames, (n) => f[this.sim.jointDofAddress(n)]);
   }
 
   async sendAction(action: Float64Array): Promise<AppliedAction> {

@@ -24,6 +24,17 @@ describe('SimArm on the arm scene', () => {
     }
     expect(obs.jointPositions.length).toBe(8);
     expect(obs.jointVelocities.length).toBe(8);
+    expect(obs.jointEfforts?.length).toBe(8);
+  });
+
+  it('reports the actuator effort that drives a joint towards a new target', async () => {
+    const obs = await arm.getObservation();
+    const action = Float64Array.of(...Array.from(obs.jointPositions.subarray(0, 7)), 0.04);
+    action[0] += 0.5;
+    await arm.sendAction(action);
+    const e = (await arm.getObservation()).jointEfforts!;
+    expect(e[0]).toBeGreaterThan(5);
+    expect(e[0]).toBeLessThanOrEqual(87);
     expect(obs.images.front.rgb).not.toEqual(obs.images.wrist.rgb);
   });
 
