@@ -137,6 +137,9 @@ interface SweepResult {
   /** Per segment k: bound on TCP / fastest robot point travel for that segment, m. */
   tcpCoeff: Float64Array;
   robotCoeff: Float64Array;
+  /** Box holding every robot point on the whole path (samples, radii and inflation included), m. */
+  boundsMin: [number, number, number];
+  boundsMax: [number, number, number];
   halt: null | { reason: ShieldStatus; detail: string };
 }
 
@@ -573,7 +576,7 @@ export class Shield {
     }
 
     // Moving zones along the scaled timing.
-    const moving = this.#checkMovingZones(P, K, times, s, now);
+    const moving = this.#checkMovingZones(sweep, P, K, times, s, now);
     if (moving) return halt(['HALT_FOR_COLLISION'], moving);
 
     metrics.tcpSpeedBound_mps = 0;
@@ -765,6 +768,8 @@ export class Shield {
       minSeparation: Infinity,
       tcpCoeff: new Float64Array(K + 1),
       robotCoeff: new Float64Array(K + 1),
+      boundsMin: [Infinity, Infinity, Infinity],
+      boundsMax: [-Infinity, -Infinity, -Infinity],
       halt: null,
     };
     if (total > col.max_samples_per_command) {
@@ -795,6 +800,14 @@ export class Shield {
             let rc = 0;
             for (let c = 0; c < C; c++) rc = Math.max(rc, this.#pointSpeedCoefficient(this.#capTerms[c]!, fk, c, slot, dq, step));
             out.robotCoeff[k] = Math.max(out.robotCoeff[k]!, rc);
+          }
+        }
+        for (let c = 0; c < C; c++) {
+          const w = slot * C * 6 + 6 * c, cw = this.#capWorld, grow = this.#capRadius[c]! + inflate;
+          for (let e = 0; e < 6; e++) {
+            const ax = e % 3, v = cw[w + e]!;
+            if (v - grow < out.boundsMin[ax]!) out.boundsMin[ax] = v - grow;
+            if (v + grow > out.boundsMax[ax]!) out.boundsMax[ax] = v + grow;
           }
         }
         const zd = this.#minZoneDistanceAt(slot, inflate, now, true);
@@ -861,10 +874,28 @@ export class Shield {
    * zone move at most sweep_resolution_m; every test is inflated by half of
    * each motion, measured from the sample nearest in time.
    */
-  #checkMovingZones(P: Float64Array, K: number, times: Float64Array, s: number, now: number): string | null {
+  #checkMovingZones(sweep: SweepResult, P: Float64Array, K: number, times: Float64Array, s: number, now: number): string | null {
     if (!this.#zones.some((z) => z.moving)) return null;
     const n = this.#n;
     const col = this.#g.config.collision;
+    // Cull: if every moving zone's box over the command's duration stays
+    // farther than the clearance from the box of the whole robot path, no
+    // finer check can fail.
+    const tEnd = now + s * times[K]!;
+    let anyNear = false;
+    for (const z of this.#zones) {
+      if (!z.moving) continue;
+      const tr = this.#zoneTrack.get(z.id);
+      const grow = z.boundRadius + z.uncertainty_m + col.clearance_m;
+      for (let ax = 0; ax < 3; ax++) {
+        const at = (t: number) => (tr ? tr.p[ax]! + tr.v[ax]! * Math.max(0, t - tr.stamp) : z.ref[ax]!);
+        const lo = Math.min(at(now), at(tEnd)) - grow, hi = Math.max(at(now), at(tEnd)) + grow;
+        if (hi < sweep.boundsMin[ax]! || lo > sweep.boundsMax[ax]!) break;
+        if (ax === 2) anyNear = true;
+      }
+      if (anyNear) break;
+    }
+    if (!anyNear) return null;
     let zoneSpeed = 0;
     for (const z of this.#zones)
       if (z.moving) {
