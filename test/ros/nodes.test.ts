@@ -6,7 +6,7 @@ import { COLLISION_OBJECT, type CollisionObjectMsg, MemoryNode } from '../../ros
 import { NodeConfigError, type JointTrajectoryMsg } from '../../ros/src/nodes/common';
 import { PerceptionNode } from '../../ros/src/nodes/perception';
 import { WorldMemory } from '../../src/memory/world-memory';
-import { FER_HOME, FER_JOINTS, ferGuardrails, graphRegistry, imageMessage, jointStateMessage, sleep, tinyModel, waitFor } from './helpers';
+import { FER_HOME, FER_JOINTS, FER_URDF as FER_URDF_PATH, ferGuardrails, graphRegistry, imageMessage, jointStateMessage, sleep, tinyModel, waitFor } from './helpers';
 
 let bus: InProcessTransport | undefined;
 const cleanups: (() => void)[] = [];
@@ -142,5 +142,92 @@ describe('memory node', () => {
     const events = memory.events({ episodeId: 'ep1' });
     expect(events.map((e) => e.kind).sort()).toEqual(['shield', 'surprise']);
     expect(events.find((e) => e.kind === 'shield')!.payload).toMatchObject({ verdict: 'halt', status: 'WATCHDOG_TIMEOUT' });
+  });
+});
+
+describe('planner node goal kinds', () => {
+  async function setup() {
+    const { readFileSync } = await import('node:fs');
+    const { inverseKinematics } = await import('../../ros/src/bin/stages');
+    const { PlannerNode, PLAN_TO_GOAL, GOAL_KIND, PLAN_STATUS } = await import('../../ros/src/nodes/planner');
+    const { CemPlanner } = await import('../../src/planning/cem');
+    const { KinematicModel } = await import('../../src/robot/kinematics');
+    const { loadUrdf } = await import('../../src/robot/urdf');
+    bus = new InProcessTransport(graphRegistry());
+    const model = tinyModel();
+    const urdf = readFileSync('../shared/data/robots/franka/fer.urdf', 'utf8');
+    const planner = new PlannerNode(bus.createNode('planner', { parameterOverrides: { joint_names: FER_JOINTS, action_mode: 'delta' } }), {
+      model,
+      planner: new CemPlanner(model, { horizon: 3, samples: 16, initStd: 0.01, energy: {} }),
+      goals: (task) => (task === 'home' ? { latent: new Float32Array(8).fill(0.01) } : undefined),
+      ik: inverseKinematics(urdf, FER_JOINTS, 'fer_hand_tcp'),
+      log: () => {},
+    });
+    const src = bus.createNode('src');
+    src.createPublisher('std_msgs/msg/Float32MultiArray', '/perception/latent').publish({ layout: { dim: [], data_offset: 0 }, data: new Float32Array(8) });
+    src.createPublisher('sensor_msgs/msg/JointState', '/joint_states', QOS.sensorData).publish(jointStateMessage(FER_JOINTS, FER_HOME));
+    await waitFor('the latent', () => planner.latent !== undefined);
+    const client = src.createActionClient<Record<string, unknown>, { current_subgoal: string }, { status: number; message: string; trajectory: JointTrajectoryMsg }>(PLAN_TO_GOAL, '/planner/plan_to_goal');
+    const T = new KinematicModel(loadUrdf(FER_URDF_PATH), { jointNames: FER_JOINTS }).linkTransform(FER_HOME, 'fer_hand_tcp');
+    const base = {
+      goal_kind: 0, task_id: '', goal_image: imageMessage(0, 0, 0),
+      ee_pose: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: 'fer_link0' }, pose: { position: { x: T[3]!, y: T[7]!, z: T[11]! }, orientation: quaternion(T) } },
+      joint_target: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: '' }, name: [], position: [], velocity: [], effort: [] },
+      max_planning_time_s: 0, max_iterations: 3,
+    };
+    return { client, base, GOAL_KIND, PLAN_STATUS };
+  }
+
+  /** Unit quaternion (x, y, z, w) of the rotation in a row-major 4x4 transform. */
+  function quaternion(T: ArrayLike<number>) {
+    const [m00, m01, m02, m10, m11, m12, m20, m21, m22] = [T[0]!, T[1]!, T[2]!, T[4]!, T[5]!, T[6]!, T[8]!, T[9]!, T[10]!];
+    const w = Math.sqrt(Math.max(0, 1 + m00 + m11 + m22)) / 2;
+    const x = Math.sqrt(Math.max(0, 1 + m00 - m11 - m22)) / 2 * Math.sign(m21 - m12 || 1);
+    const y = Math.sqrt(Math.max(0, 1 - m00 + m11 - m22)) / 2 * Math.sign(m02 - m20 || 1);
+    const z = Math.sqrt(Math.max(0, 1 - m00 - m11 + m22)) / 2 * Math.sign(m10 - m01 || 1);
+    return { x, y, z, w };
+  }
+
+  it('plans to an end-effector pose through IK, and aborts an unreachable one naming the pose', async () => {
+    const { client, base, GOAL_KIND, PLAN_STATUS } = await setup();
+    const feedback: string[] = [];
+    const ok = await (await client.sendGoal({ ...base, goal_kind: GOAL_KIND.pose }, (f) => feedback.push(f.current_subgoal))).result();
+    expect(ok.status).toBe('succeeded');
+    expect(ok.result.trajectory.points.length).toBe(3);
+    await waitFor('feedback', () => feedback.length > 0);
+    expect(feedback[0]).toBe('pose');
+    const far = { ...base.ee_pose, pose: { ...base.ee_pose.pose, position: { x: 3, y: 0, z: 0.5 } } };
+    const bad = await (await client.sendGoal({ ...base, goal_kind: GOAL_KIND.pose, ee_pose: far })).result();
+    expect(bad.status).toBe('aborted');
+    expect(bad.result.status).toBe(PLAN_STATUS.failed);
+    expect(bad.result.message).toMatch(/pose \(3, 0, 0\.5\) in 'fer_link0' has no IK solution/);
+  });
+
+  it('plans to a registered task goal and a joint target, and aborts an unknown task', async () => {
+    const { client, base, GOAL_KIND } = await setup();
+    const task = await (await client.sendGoal({ ...base, goal_kind: GOAL_KIND.task, task_id: 'home' })).result();
+    expect(task.status).toBe('succeeded');
+    const joints = await (await client.sendGoal({ ...base, goal_kind: GOAL_KIND.joints, joint_target: { ...base.joint_target, name: FER_JOINTS, position: FER_HOME } })).result();
+    expect(joints.status).toBe('succeeded');
+    // delta actions start from the measured joint state
+    expect(Math.abs(Array.from(joints.result.trajectory.points[0]!.positions)[3]! - FER_HOME[3]!)).toBeLessThanOrEqual(0.02 + 1e-6);
+    const unknown = await (await client.sendGoal({ ...base, goal_kind: GOAL_KIND.task, task_id: 'nope' })).result();
+    expect(unknown.status).toBe('aborted');
+    expect(unknown.result.message).toBe("no goal is known for task 'nope'");
+  });
+});
+
+describe('perception node on CompressedImage', () => {
+  it('encodes PNG frames and rejects JPEG ones with the reason', async () => {
+    const { encodePng } = await import('../../src/sim/render/png');
+    bus = new InProcessTransport(graphRegistry());
+    const perception = new PerceptionNode(bus.createNode('perception', { parameterOverrides: { compressed_image_topic: '/camera/image_raw/compressed' } }), { model: tinyModel(), log: () => {} });
+    const pub = bus.createNode('cam').createPublisher('sensor_msgs/msg/CompressedImage', '/camera/image_raw/compressed', QOS.sensorData);
+    const header = { stamp: { sec: 0, nanosec: 0 }, frame_id: 'cam' };
+    pub.publish({ header, format: 'rgb8; jpeg compressed bgr8', data: Uint8Array.of(0xff, 0xd8, 0xff, 0xe0) });
+    await waitFor('the rejection', () => perception.stats.framesRejected === 1);
+    expect(perception.stats.lastError).toMatch(/only PNG is supported/);
+    pub.publish({ header, format: 'png', data: new Uint8Array(encodePng(20, 12, new Uint8Array(20 * 12 * 3).fill(90))) });
+    await waitFor('the encode', () => perception.stats.framesEncoded === 1);
   });
 });

@@ -123,3 +123,24 @@ describe('ROS 2 package files', () => {
     void bus.shutdown();
   });
 });
+
+describe('node process', () => {
+  it('builds nodes from parameters, runs until SIGTERM, then closes the memory file cleanly and exits 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const file = join(mkdtempSync(join(tmpdir(), 'mem-')), 'memory.sqlite');
+    const child = spawn(join('node_modules', '.bin', 'tsx'), [join('test', 'ros', 'fixtures', 'run-nodes.ts'), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const until = Date.now() + 25000;
+    while (!/running on in-process/.test(err) && child.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(err).toMatch(/jepa_runtime: shield, memory running on in-process/);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    // The episode was begun, and the file closed without damage.
+    const memory = WorldMemory.open({ file, readonly: true, integrityCheck: 'full' });
+    expect(memory.episodes().map((e) => e.episodeId)).toEqual(['shutdown-test']);
+    expect(memory.integrityProblems()).toEqual([]);
+    memory.close();
+  }, 30_000);
+});

@@ -11,20 +11,32 @@ import type { Built } from './stages';
 
 export type Builder = (transport: Transport, options: NodeOptions) => Promise<Built>;
 
-export async function runNodes(builders: readonly Builder[], argv: readonly string[] = process.argv.slice(2)): Promise<void> {
-  const options: NodeOptions = { useSimTime: argv.includes('--use-sim-time') };
+export interface RunOptions {
+  argv?: readonly string[];
+  /** Default: the live graph through rclnodejs. */
+  createTransport?: () => Promise<Transport>;
+  /** Parameter values for every node (each node reads the ones it declares); a launch file's take precedence on a live graph. */
+  parameterOverrides?: Record<string, unknown>;
+}
+
+export async function runNodes(builders: readonly Builder[], run: RunOptions = {}): Promise<void> {
+  const argv = run.argv ?? process.argv.slice(2);
+  const options: NodeOptions = { useSimTime: argv.includes('--use-sim-time'), parameterOverrides: run.parameterOverrides };
   let transport: Transport;
   try {
-    transport = await RclnodejsTransport.create();
+    transport = await (run.createTransport ?? RclnodejsTransport.create)();
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exit(1);
   }
   const built: Built[] = [];
+  // Node timers do not hold the process open; this does, until a signal.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   let closing = false;
   const close = async (code: number) => {
     if (closing) return;
     closing = true;
+    clearInterval(keepAlive);
     for (const b of built.reverse()) {
       try {
         b.close();
@@ -42,5 +54,7 @@ export async function runNodes(builders: readonly Builder[], argv: readonly stri
   } catch (e) {
     process.stderr.write(`${(e as Error).name}: ${(e as Error).message}\n`);
     await close(1);
+    return;
   }
+  process.stderr.write(`jepa_runtime: ${built.map((b) => b.node.name).join(', ')} running on ${transport.kind}\n`);
 }

@@ -74,7 +74,8 @@ async function goalImages(entries: readonly string[], m: WorldModel): Promise<Go
   return (task) => goals.get(task);
 }
 
-function inverseKinematics(urdfXml: string, jointNames: readonly string[], tipLink: string): InverseKinematics {
+/** DLS inverse kinematics on a URDF for `jointNames`, as the planner's pose goals need it. */
+export function inverseKinematics(urdfXml: string, jointNames: readonly string[], tipLink: string): InverseKinematics {
   const km = new KinematicModel(parseUrdf(urdfXml, 'robot_description'), { jointNames });
   return (p, q) => {
     const [x, y, z, w] = q;

@@ -363,7 +363,8 @@ class InProcessNode implements TransportNode {
             const r = getResultRes.decode(
               await bus.call(`${name}/_action/get_result`, `${type}_GetResult_Request`, getResultReq.encode({ goal_id: { uuid: uuidBytes(id) } })),
             );
-            feedbackListeners.delete(id);
+            // Feedback published before the result may still be queued for delivery: forget the listener after it.
+            setImmediate(() => feedbackListeners.delete(id));
             return { status: STATUS_NAMES[r.status] ?? 'aborted', result: r.result };
           },
           async cancel() {
