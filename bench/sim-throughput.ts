@@ -7,7 +7,9 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { existsSync } from 'node:fs';
 import { SimEnv } from '../src/sim/env';
+import { MjSim } from '../src/sim/mujoco';
 import { Rng } from '../src/sim/rng';
 import { TaskName } from '../src/sim/tasks/types';
 
@@ -28,8 +30,9 @@ for (const task of tasks) {
     const env = await SimEnv.create({ task, imageSize: args.size, render });
     const policy = env.task.randomPolicy(new Rng(1, 99));
     env.reset(0);
-    // Warm up (JIT, tessellation caches).
-    for (let i = 0; i < 20; i++) env.step(policy.act(env.sim));
+    // Warm up until V8 has tiered the wasm and JS up (and the renderer filled its caches).
+    const warm0 = performance.now();
+    for (let i = 0; i < 20 || performance.now() - warm0 < 1500; i++) env.step(policy.act(env.sim));
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     for (let i = 0; i < args.steps; i++) env.step(policy.act(env.sim));
@@ -42,4 +45,19 @@ for (const task of tasks) {
     );
     env.close();
   }
+}
+
+// Reference point: raw physics rate of the MuJoCo Menagerie Panda (meshes, no rendering).
+const PANDA = '../shared/data/robots/panda_mjcf/scene.xml';
+if (existsSync(PANDA)) {
+  const sim = await MjSim.fromFile(PANDA);
+  sim.ctrl.set([0.3, -0.3, 0, -2, 0, 1.8, 0.5]);
+  const warm0 = performance.now();
+  while (performance.now() - warm0 < 1500) sim.step(100);
+  const n = 20_000;
+  const c0 = process.cpuUsage();
+  sim.step(n);
+  const cpu = process.cpuUsage(c0);
+  console.log(`menagerie panda (raw mj_step, no render): ${(n / ((cpu.user + cpu.system) / 1e6)).toFixed(0)} physics steps per CPU-second`);
+  sim.free();
 }
