@@ -103,6 +103,19 @@ describe('ROS 2 package files', () => {
     expect(g.maxAcceleration[5]).toBe(6.0);
   });
 
+  it('the shield compiles guardrails from robot_description as the launch files pass it (URDF with ros2_control and gazebo tags)', () => {
+    // What xacro makes of jepa_arm.urdf.xacro: the plain URDF plus a ros2_control block and Gazebo extensions.
+    const extra =
+      '<ros2_control name="jepa_arm_system" type="system"><hardware><plugin>mock_components/GenericSystem</plugin></hardware>' +
+      '<joint name="joint1"><command_interface name="position"/><state_interface name="position"><param name="initial_value">0.0</param></state_interface></joint></ros2_control>' +
+      '<gazebo reference="camera_link"><sensor name="camera" type="camera"><topic>camera/image_raw</topic></sensor></gazebo>';
+    const expanded = read('urdf/jepa_arm.urdf').replace('</robot>', `${extra}</robot>`);
+    const g = guardrailsFrom(join(ROS, 'config', 'safety', 'jepa_arm.yaml'), expanded);
+    expect(g.robot.source).toBe('robot_description');
+    expect([...g.jointNames]).toEqual(['joint1', 'joint2', 'joint3', 'joint4', 'joint5', 'joint6']);
+    expect(() => guardrailsFrom(join(ROS, 'config', 'safety', 'jepa_arm.yaml'), '<robot name="x"><link name="a"/></robot>')).toThrow(/joint_limits\.yaml: joint_limits\.joint1: joint "joint1" matches no joint of the robot/);
+  });
+
   it('every node accepts its section of config/jepa_runtime.yaml through its validated parameters', () => {
     const bus = new InProcessTransport(graphRegistry());
     const model = tinyModel();
