@@ -100,6 +100,9 @@ __global__ void actionSequenceKernel(const float* hist, const float* actions, in
   }
 }
 
+// Static shared memory of the fused kernel (its per-sample energies), on top of the dynamic part.
+constexpr std::size_t kStaticSmemMargin = 64;
+
 unsigned gridOf(long long total) {
   const long long b = (total + 255) / 256;
   return static_cast<unsigned>(b < 1 ? 1 : (b > 65535LL * 16 ? 65535LL * 16 : b));
@@ -294,7 +297,7 @@ void Model::Impl::build() {
       f.latentDim = s.latentDim;
       f.actionDim = s.actionDim;
       fused = f;
-      useFused = narrow && fusedMlpSharedBytes(f, 1) <= smemOptin;
+      useFused = narrow && fusedMlpSharedBytes(f, 1) + kStaticSmemMargin <= smemOptin;
     }
   } else {
     require(s.historyLength >= 1 && s.predDepth >= 1 && s.predHeads >= 1, "model spec: transformer predictor sizes");
@@ -475,7 +478,7 @@ void Model::Impl::rolloutDevice(const DeviceRollout& r) {
   if (s.predictor == Spec::Predictor::Mlp && useFused) {
     const int spb = N >= 8 * 2 * multiprocessors ? 8 : N >= 4 * 2 * multiprocessors ? 4 : N >= 2 * multiprocessors ? 2 : 1;
     int chosen = spb;
-    while (chosen > 1 && fusedMlpSharedBytes(fused, chosen) > smemOptin) chosen /= 2;
+    while (chosen > 1 && fusedMlpSharedBytes(fused, chosen) + kStaticSmemMargin > smemOptin) chosen /= 2;
     float* traj = r.trajectory ? r.trajectory : (r.proprio ? scratch(kSlotTraj, static_cast<std::size_t>(N) * H * L) : nullptr);
     ::jepa::cuda::fusedMlpRollout(fused, r.z0, r.actions, N, H, r.goal, r.cost, r.energies, r.finalLatents, traj, chosen, stream);
     if (r.proprio) gemm(traj, L, N * H, proprio, r.proprio, s.proprioDim, Epilogue{}, stream);

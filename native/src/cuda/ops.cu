@@ -4,6 +4,7 @@
 // (im2col, layout transpose, channel normalisation, mean pool) and the
 // rollout energy terms. All launchers check their arguments first.
 #include <cfloat>
+#include <mutex>
 
 #include "cuda/kernels.cuh"
 
@@ -289,12 +290,11 @@ void attention(const float* qkv, int B, int T, int W, int heads, int tokensPerFr
   require(tokensPerFrame >= 0, "attention: tokensPerFrame must be >= 0");
   require(B <= 65535 && heads <= 65535, "attention: batch and heads must be <= 65535");
   const std::size_t smem = attentionSharedBytes(hd);
-  static bool raised = false;  // opt in once to > 48 KiB of dynamic shared memory
-  if (!raised) {
+  static std::once_flag raised;  // opt in once to > 48 KiB of dynamic shared memory (head dim 128)
+  std::call_once(raised, [] {
     JEPA_CUDA_CHECK(cudaFuncSetAttribute(attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(attentionSharedBytes(32 * ATT_MAXR))));
-    raised = true;
-  }
+  });
   dim3 grid(ceilDiv(T, ATT_Q), heads, B);
   attentionKernel<<<grid, 256, smem, s>>>(qkv, T, W, heads, tokensPerFrame, out);
   JEPA_CUDA_CHECK(cudaGetLastError());

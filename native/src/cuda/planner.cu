@@ -174,16 +174,13 @@ void Model::planCem(CemCall& c) {
           "planCem: minStd >= 0 and momentum, stdMomentum in [0, 1)");
 
   m.reserveRollout(N, H, c.frames);  // first: growing a workspace drops the cached graphs
-  std::unique_ptr<CemState>& slot = m.graphs[configKey(c, A)];
-  if (!slot) {
-    if (m.graphs.size() > 8) {  // bound the cache: drop every other configuration
-      auto keep = std::move(slot);
-      m.graphs.clear();
-      slot = std::move(keep);
-    }
-    slot = std::make_unique<CemState>();
+  const std::string key = configKey(c, A);
+  auto found = m.graphs.find(key);
+  if (found == m.graphs.end()) {
+    if (m.graphs.size() >= 8) m.graphs.clear();  // bound the cache of captured configurations
+    found = m.graphs.emplace(key, std::make_unique<CemState>()).first;
   }
-  CemState& st = *slot;
+  CemState& st = *found->second;
   cudaStream_t stream = m.stream;
   auto up = [&](DeviceBuffer<float>& b, const float* host, std::size_t count) {
     b.resize(count);

@@ -1,5 +1,5 @@
 // Fused MLP rollout: one kernel runs all H steps of an MLP predictor for a
-// block of S samples. The weights (rows padded by one float, so threads that
+// block of S samples. The weights (rows padded to an odd pitch, so threads that
 // each own an output neuron hit distinct banks) are staged once into shared
 // memory; activations never leave shared memory between layers or steps. The
 // energy (action terms, then running/terminal latent distance per step) is
@@ -13,6 +13,10 @@ namespace {
 constexpr int FUSED_THREADS = 256;
 constexpr int FUSED_MAX_WIDTH = 256;
 
+// Row pitch of a staged weight matrix: odd, so the 32 threads of a warp (one
+// output neuron each) read 32 different banks at every input index.
+__host__ __device__ inline int pitchOf(int in) { return in % 2 == 0 ? in + 1 : in; }
+
 // Offsets (floats) of each layer's staged tensors in shared memory.
 struct Layout {
   int w[9], b[9], lnw[9], lnb[9];
@@ -25,7 +29,7 @@ Layout layoutOf(const FusedMlp& m) {
   for (int i = 0; i < m.layers; ++i) {
     const int in = m.dims[i], out = m.dims[i + 1];
     l.w[i] = off;
-    off += out * (in + 1);
+    off += out * pitchOf(in);
     l.b[i] = off;
     off += out;
     l.lnw[i] = l.lnb[i] = -1;
@@ -67,7 +71,7 @@ __global__ void __launch_bounds__(FUSED_THREADS) fusedMlpKernel(FusedMlp m, Layo
   // Stage weights (row-padded) and the start latent.
   for (int i = 0; i < m.layers; ++i) {
     const int in = m.dims[i], out = m.dims[i + 1];
-    for (int e = tid; e < out * in; e += FUSED_THREADS) W[lay.w[i] + (e / in) * (in + 1) + e % in] = m.w[i][e];
+    for (int e = tid; e < out * in; e += FUSED_THREADS) W[lay.w[i] + (e / in) * pitchOf(in) + e % in] = m.w[i][e];
     for (int e = tid; e < out; e += FUSED_THREADS) {
       W[lay.b[i] + e] = m.b[i][e];
       if (lay.lnw[i] >= 0) {
@@ -121,7 +125,7 @@ __global__ void __launch_bounds__(FUSED_THREADS) fusedMlpKernel(FusedMlp m, Layo
         const float bias = W[lay.b[li] + tid];
 #pragma unroll
         for (int s = 0; s < S; ++s) acc[s] = bias;
-        const float* wr = W + lay.w[li] + tid * (din + 1);
+        const float* wr = W + lay.w[li] + tid * pitchOf(din);
         for (int i = 0; i < din; ++i) {
           const float wv = wr[i];
 #pragma unroll
