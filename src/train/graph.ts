@@ -1,0 +1,223 @@
+/**
+ * A small reverse-mode autodiff tape over the native training kernels
+ * (./kernels). Forward ops run immediately (float32, batched over rows /
+ * images), keep what their backward needs (their inputs), and push a backward
+ * closure; `backward(seeds)` runs the closures in reverse. Activations are
+ * Nodes; weights are Params whose gradients accumulate across every use (a
+ * predictor unrolled over several steps sums its gradient).
+ *
+ * Gradient flow is pruned: a node requires a gradient only when some input
+ * does or some trainable parameter took part, so a frozen encoder, an EMA
+ * target encoder or a stop-gradient target costs no backward work. A graph
+ * built with `record: false` keeps no tape at all (inference / targets).
+ */
+import type { TrainActivation, TrainKernels } from './kernels';
+
+/** A weight tensor with its gradient. `trainable: false` freezes it (no gradient is computed). */
+export class Param {
+  readonly grad: Float32Array;
+  constructor(
+    readonly name: string,
+    readonly value: Float32Array,
+    public trainable = true,
+  ) {
+    this.grad = new Float32Array(value.length);
+  }
+}
+
+/** An activation: its value and, after backward, its gradient. */
+export interface Node {
+  readonly value: Float32Array;
+  readonly requiresGrad: boolean;
+  grad: Float32Array | null;
+}
+
+/** A graph op was given arrays that do not fit its shape arguments. */
+export class GraphShapeError extends Error {
+  override name = 'GraphShapeError';
+  constructor(op: string, detail: string) {
+    super(`graph.${op}: ${detail}`);
+  }
+}
+
+function node(value: Float32Array, requiresGrad: boolean): Node {
+  return { value, requiresGrad, grad: null };
+}
+
+function trains(p: Param | undefined): boolean {
+  return p !== undefined && p.trainable;
+}
+
+export interface GraphOptions {
+  /** Record the tape for backward (default true). */
+  record?: boolean;
+}
+
+export class Graph {
+  private readonly tape: (() => void)[] = [];
+  readonly record: boolean;
+
+  constructor(
+    readonly k: TrainKernels,
+    options: GraphOptions = {},
+  ) {
+    this.record = options.record ?? true;
+  }
+
+  /** A leaf that takes no gradient (data). */
+  constant(value: Float32Array): Node {
+    return node(value, false);
+  }
+
+  /** A leaf whose gradient is wanted (e.g. to check input gradients). */
+  leaf(value: Float32Array): Node {
+    return node(value, true);
+  }
+
+  private push(out: Node, fn: (g: Float32Array) => void): Node {
+    if (this.record && out.requiresGrad) this.tape.push(() => out.grad && fn(out.grad));
+    return out;
+  }
+
+  /** Adds the gradient `write` produces (it overwrites its argument) into n.grad. */
+  private accumulate(n: Node, write: (dst: Float32Array) => void): void {
+    if (!n.requiresGrad) return;
+    if (n.grad === null) {
+      n.grad = new Float32Array(n.value.length);
+      write(n.grad);
+      return;
+    }
+    const tmp = new Float32Array(n.value.length);
+    write(tmp);
+    const g = n.grad;
+    for (let i = 0; i < g.length; i++) g[i] += tmp[i]!;
+  }
+
+  private needs(x: Node, ...params: (Param | undefined)[]): boolean {
+    return this.record && (x.requiresGrad || params.some(trains));
+  }
+
+  /** y[rows, out] = x[rows, in] Wᵀ + b. */
+  linear(x: Node, rows: number, W: Param, b: Param | undefined, inDim: number, outDim: number): Node {
+    if (x.value.length !== rows * inDim) throw new GraphShapeError('linear', `${W.name}: input has ${x.value.length} values, expected ${rows}×${inDim}`);
+    const y = new Float32Array(rows * outDim);
+    this.k.linear({ x: x.value, W: W.value, b: b?.value, y, rows, inDim, outDim });
+    const out = node(y, this.needs(x, W, b));
+    return this.push(out, (dY) => {
+      const args = {
+        x: x.value, W: W.value, dY, rows, inDim, outDim,
+        dW: W.trainable ? W.grad : undefined,
+        db: trains(b) ? b!.grad : undefined,
+      };
+      if (x.requiresGrad) this.accumulate(x, (dX) => this.k.linearBackward({ ...args, dX }));
+      else this.k.linearBackward(args);
+    });
+  }
+
+  layerNorm(x: Node, rows: number, dim: number, w: Param, b: Param, eps: number): Node {
+    const y = new Float32Array(rows * dim);
+    this.k.layerNorm({ x: x.value, w: w.value, b: b.value, y, rows, dim, eps });
+    return this.push(node(y, this.needs(x, w, b)), (dY) => {
+      const args = { x: x.value, w: w.value, dY, rows, dim, eps, dw: w.trainable ? w.grad : undefined, db: b.trainable ? b.grad : undefined };
+      if (x.requiresGrad) this.accumulate(x, (dX) => this.k.layerNormBackward({ ...args, dX }));
+      else this.k.layerNormBackward(args);
+    });
+  }
+
+  groupNorm(x: Node, images: number, channels: number, spatial: number, groups: number, w: Param, b: Param, eps: number): Node {
+    const y = new Float32Array(x.value.length);
+    this.k.groupNorm({ x: x.value, w: w.value, b: b.value, y, images, channels, spatial, groups, eps });
+    return this.push(node(y, this.needs(x, w, b)), (dY) => {
+      const args = { x: x.value, w: w.value, dY, images, channels, spatial, groups, eps, dw: w.trainable ? w.grad : undefined, db: b.trainable ? b.grad : undefined };
+      if (x.requiresGrad) this.accumulate(x, (dX) => this.k.groupNormBackward({ ...args, dX }));
+      else this.k.groupNormBackward(args);
+    });
+  }
+
+  activation(x: Node, act: TrainActivation): Node {
+    const n = x.value.length;
+    const y = new Float32Array(n);
+    this.k.activation({ x: x.value, y, n, act });
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (dX) => this.k.activationBackward({ x: x.value, dY, dX, n, act }));
+    });
+  }
+
+  conv2d(
+    x: Node,
+    shape: { images: number; inC: number; inH: number; inW: number; outC: number; kernel: number; stride: number; padding: number },
+    weight: Param,
+    bias: Param | undefined,
+  ): { out: Node; outH: number; outW: number } {
+    const outH = Math.floor((shape.inH + 2 * shape.padding - shape.kernel) / shape.stride) + 1;
+    const outW = Math.floor((shape.inW + 2 * shape.padding - shape.kernel) / shape.stride) + 1;
+    const y = new Float32Array(shape.images * shape.outC * outH * outW);
+    this.k.conv2d({ x: x.value, weight: weight.value, bias: bias?.value, y, ...shape });
+    const out = this.push(node(y, this.needs(x, weight, bias)), (dY) => {
+      const args = {
+        x: x.value, weight: weight.value, dY, ...shape,
+        dWeight: weight.trainable ? weight.grad : undefined,
+        dBias: trains(bias) ? bias!.grad : undefined,
+      };
+      if (x.requiresGrad) this.accumulate(x, (dX) => this.k.conv2dBackward({ ...args, dX }));
+      else this.k.conv2dBackward(args);
+    });
+    return { out, outH, outW };
+  }
+
+  /** Mean over the spatial positions of [images, channels, spatial] → [images, channels]. */
+  avgPool(x: Node, images: number, channels: number, spatial: number): Node {
+    const y = new Float32Array(images * channels);
+    for (let i = 0; i < images * channels; i++) {
+      let s = 0;
+      for (let p = 0; p < spatial; p++) s += x.value[i * spatial + p]!;
+      y[i] = s / spatial;
+    }
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (dX) => {
+        for (let i = 0; i < images * channels; i++) dX.fill(dY[i]! / spatial, i * spatial, (i + 1) * spatial);
+      });
+    });
+  }
+
+  add(a: Node, b: Node): Node {
+    if (a.value.length !== b.value.length) throw new GraphShapeError('add', `lengths ${a.value.length} and ${b.value.length} differ`);
+    const y = new Float32Array(a.value.length);
+    for (let i = 0; i < y.length; i++) y[i] = a.value[i]! + b.value[i]!;
+    return this.push(node(y, this.needs(a) || this.needs(b)), (dY) => {
+      this.accumulate(a, (d) => d.set(dY));
+      this.accumulate(b, (d) => d.set(dY));
+    });
+  }
+
+  /** Row-wise concatenation [a (aDim) | b (bDim)] of `rows` rows. */
+  concat(a: Node, aDim: number, b: Node, bDim: number, rows: number): Node {
+    const w = aDim + bDim;
+    const y = new Float32Array(rows * w);
+    for (let r = 0; r < rows; r++) {
+      y.set(a.value.subarray(r * aDim, (r + 1) * aDim), r * w);
+      y.set(b.value.subarray(r * bDim, (r + 1) * bDim), r * w + aDim);
+    }
+    return this.push(node(y, this.needs(a) || this.needs(b)), (dY) => {
+      this.accumulate(a, (d) => {
+        for (let r = 0; r < rows; r++) d.set(dY.subarray(r * w, r * w + aDim), r * aDim);
+      });
+      this.accumulate(b, (d) => {
+        for (let r = 0; r < rows; r++) d.set(dY.subarray(r * w + aDim, (r + 1) * w), r * bDim);
+      });
+    });
+  }
+
+  /** Runs the tape backwards from the given (node, dLoss/dnode) seeds. The tape is consumed. */
+  backward(seeds: readonly (readonly [Node, Float32Array])[]): void {
+    if (!this.record) throw new GraphShapeError('backward', 'this graph was built with record: false');
+    for (const [n, g] of seeds) {
+      if (g.length !== n.value.length) throw new GraphShapeError('backward', `seed gradient has ${g.length} values for a node of ${n.value.length}`);
+      if (!n.requiresGrad) continue;
+      if (n.grad === null) n.grad = Float32Array.from(g);
+      else for (let i = 0; i < g.length; i++) n.grad[i] += g[i]!;
+    }
+    for (let i = this.tape.length - 1; i >= 0; i--) this.tape[i]!();
+    this.tape.length = 0;
+  }
+}
