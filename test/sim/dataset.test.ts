@@ -53,6 +53,29 @@ describe('collect + reader', () => {
     expect(count).toBe(res.stepsThisRun);
   });
 
+  it('records random-policy arm episodes with both cameras and varying in-range actions', async () => {
+    const out = tmp('random-arm');
+    await collect({ task: 'reach', policy: 'random', episodes: 1, maxSteps: 6, imageSize: 16, out });
+    const m = readManifest(out);
+    expect(m.cameras).toEqual(['front', 'wrist']);
+    expect(m.actionDim).toBe(8);
+    const [ep] = await (async () => {
+      const all = [];
+      for await (const e of DatasetReader.open(out).episodes()) all.push(e);
+      return all;
+    })();
+    expect(ep.length).toBe(6);
+    expect(ep.frames.wrist.length).toBe(7 * 16 * 16 * 3);
+    const firstJoint = Array.from({ length: 6 }, (_, t) => ep.actions[8 * t]);
+    expect(new Set(firstJoint).size).toBeGreaterThan(1);
+    for (let t = 0; t < 6; t++)
+      for (let i = 0; i < 8; i++) {
+        const [lo, hi] = m.actionRange[i];
+        expect(ep.actions[8 * t + i]).toBeGreaterThanOrEqual(lo - 1e-6);
+        expect(ep.actions[8 * t + i]).toBeLessThanOrEqual(hi + 1e-6);
+      }
+  });
+
   it('refuses evaluation seeds for a training set before writing anything', async () => {
     const out = join(tmp('evalseed'), 'ds');
     await expect(collect({ ...base, episodes: 2, out, seed: EVAL_SEEDS.start })).rejects.toThrow(SeedSplitError);
