@@ -164,6 +164,9 @@ describe('node graph on the in-process bus', () => {
     // A long goal, cancelled while planning.
     const long = await g.client.sendGoal(imageGoal(5, { time_s: 30, iterations: 100000 }));
     expect(long.accepted).toBe(true);
+    // One goal at a time: a second one is refused while the first plans.
+    const second = await g.client.sendGoal(imageGoal(6));
+    expect(second.accepted).toBe(false);
     await sleep(100);
     expect(await long.cancel()).toBe(true);
     const rc = await long.result();

@@ -136,6 +136,7 @@ describe('memory node', () => {
     expect(scene.filter((m) => m.operation === COLLISION_OBJECT.REMOVE).map((m) => m.id)).toEqual(['cube']);
     expect(node.publishScene()).toEqual({ added: [], removed: [] }); // nothing left to add or remove
 
+    src.createPublisher('std_msgs/msg/String', '/perception/surprise').publish({ data: 'not json' }); // ignored, not a crash
     src.createPublisher('std_msgs/msg/String', '/perception/surprise').publish({ data: JSON.stringify({ level: 'slow', error: 0.3, zScore: 9, tick: 4, time_s: 1, reason: 'z-score' }) });
     src.createPublisher('std_msgs/msg/String', '/shield/status').publish({ data: JSON.stringify({ verdict: 'halt', reasons: ['WATCHDOG_TIMEOUT'], detail: 'camera stale', time_s: 1, source: 'camera', timeScale: 1 }) });
     await waitFor('two logged events', () => memory.events({ episodeId: 'ep1' }).length === 2);

@@ -138,14 +138,22 @@ export class MemoryNode {
     this.publishScene();
   }
 
+  #json(m: StringMsg): unknown {
+    try {
+      return JSON.parse(m.data);
+    } catch {
+      return undefined;
+    }
+  }
+
   #onSurprise(m: StringMsg): void {
-    const r = surpriseJson.safeParse(JSON.parse(m.data));
+    const r = surpriseJson.safeParse(this.#json(m));
     if (!r.success) return this.#warnOnce(`surprise event not understood: ${r.error.issues[0]!.message}`);
     this.memory.logEvent({ episodeId: this.params.episode_id, time_s: this.#now(), kind: 'surprise', payload: r.data });
   }
 
   #onShield(m: StringMsg): void {
-    const r = statusJson.safeParse(JSON.parse(m.data));
+    const r = statusJson.safeParse(this.#json(m));
     if (!r.success) return this.#warnOnce(`shield status not understood: ${r.error.issues[0]!.message}`);
     const s = r.data;
     const status = s.reasons[0] ?? 'OK';

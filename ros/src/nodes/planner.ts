@@ -171,6 +171,8 @@ export class PlannerNode {
         if (why !== true) {
           this.stats.goalsRejected++;
           this.#log(`goal rejected: ${why}`);
+        } else {
+          this.#busy = true; // taken at acceptance, so a second goal cannot slip in before execution starts
         }
         return why;
       },
@@ -295,7 +297,6 @@ export class PlannerNode {
   }
 
   async #execute(h: ServerGoalHandle<PlanToGoalGoal, PlanToGoalFeedback>): Promise<GoalOutcome<PlanToGoalResult>> {
-    this.#busy = true;
     this.stats.goalsAccepted++;
     const started = performance.now();
     const empty = jointTrajectory(this.params.joint_names, [], this.#node.now());

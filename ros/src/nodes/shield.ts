@@ -149,6 +149,7 @@ export class ShieldNode {
   readonly #jointNames: readonly string[];
   readonly #assumeNoPersons: boolean;
   #measured: Float64Array | undefined;
+  #warnedVelocity = false;
   #activeGoal: ClientGoalHandle<unknown> | undefined;
   #lastCamera_s = -Infinity;
   #lastTickKey = '';
@@ -208,7 +209,12 @@ export class ShieldNode {
   #onJointState(m: JointStateMsg): void {
     const picked = pickJoints(m, this.#jointNames);
     if (!picked) return; // another robot's joints, or a partial message: the watchdog will notice if ours stop
-    if (!picked.velocity) return; // without measured velocities acceleration limits cannot be checked; treated as missing
+    if (!picked.velocity) {
+      // Without measured velocities acceleration limits cannot be checked: the state counts as missing.
+      if (!this.#warnedVelocity) this.#log(`joint states on ${this.params.joint_states_topic} carry no velocities; they are ignored, so the watchdog will halt`);
+      this.#warnedVelocity = true;
+      return;
+    }
     const now = this.#now();
     this.#measured = picked.position;
     this.shield.updateJointState({ positions: picked.position, velocities: picked.velocity, efforts: picked.effort, stamp_s: now });
