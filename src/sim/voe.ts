@@ -156,7 +156,7 @@ export function violationHooks(task: TaskName, kind: ViolationKind, eventStep: n
         undo = editGeoms(sim, bodyGeoms(sim, 'cube'), false);
       }
     },
-    action(env: SimEnv, t: number, proposed: Float64Array): Float64Array {
+    action(env: SimEnv, _t: number, proposed: Float64Array): Float64Array {
       if (kind !== 'pass-through' || throughTarget === undefined) return proposed;
       if (task === 'two-rooms') {
         const p = getJoints(env.sim, ['agent_x', 'agent_y']);
