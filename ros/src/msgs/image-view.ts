@@ -22,6 +22,7 @@ export class ImageDecodeError extends Error {
 }
 
 const HEADER_BYTES = 4;
+const UTF8 = new TextDecoder();
 
 class CdrCursor {
   #pos = HEADER_BYTES;
@@ -77,9 +78,19 @@ class CdrCursor {
     const len = this.u32(`${field} length`);
     if (len === 0) return '';
     this.#need(len, field);
-    const s = new TextDecoder().decode(this.bytes.subarray(this.#pos, this.#pos + len - 1));
+    const bytes = this.bytes.subarray(this.#pos, this.#pos + len - 1);
     this.#pos += len;
-    return s;
+    // Frame ids and encodings are short ASCII: build them directly (TextDecoder costs microseconds per call).
+    if (bytes.length <= 64) {
+      let out = '';
+      for (let i = 0; i < bytes.length; i++) {
+        const b = bytes[i]!;
+        if (b >= 0x80) return UTF8.decode(bytes);
+        out += String.fromCharCode(b);
+      }
+      return out;
+    }
+    return UTF8.decode(bytes);
   }
 
   /** A uint8[] sequence as a view into the message bytes (no copy). */
