@@ -28,6 +28,13 @@ export interface Guardrails {
   readonly maxJerk: readonly number[];
   /** null where no effort limit is known. */
   readonly maxEffort: readonly (number | null)[];
+  /**
+   * URDF <safety_controller> soft-limit velocity bound (ros2_control's soft
+   * joint limiter): from position q a segment may move at most
+   * k_position (soft_upper - q) up and k_position (q - soft_lower) down,
+   * rad/s. null where the URDF has no safety_controller with k_position.
+   */
+  readonly softLimits: readonly ({ lower: number; upper: number; kPosition: number } | null)[];
   readonly capsules: readonly LinkCapsule[];
 }
 
@@ -61,6 +68,7 @@ export function compileGuardrails(robot: UrdfRobot, limitFiles: readonly ParsedJ
   const cfgErr = (field: string, problem: string, hint?: string) => new SafetyConfigError(safetySource, field, problem, hint);
   const lower: number[] = [], upper: number[] = [], maxVelocity: number[] = [], maxAcceleration: number[] = [], maxJerk: number[] = [];
   const maxEffort: (number | null)[] = [];
+  const softLimits: ({ lower: number; upper: number; kPosition: number } | null)[] = [];
   safety.joints.forEach((name, i) => {
     const u = urdfOnly.get(name);
     const m = merged.get(name);
@@ -91,6 +99,11 @@ export function compileGuardrails(robot: UrdfRobot, limitFiles: readonly ParsedJ
     maxAcceleration.push(check('max_acceleration', m.maxAcceleration, s.max_acceleration, true)!);
     maxJerk.push(check('max_jerk', m.maxJerk, s.max_jerk, true)!);
     maxEffort.push(check('max_effort', tightest([u.maxEffort, m.maxEffort]), s.max_effort, false) ?? null);
+    softLimits.push(
+      !continuous && u.kPosition !== undefined && u.kPosition > 0
+        ? { lower: u.softLower ?? descLower ?? -Infinity, upper: u.softUpper ?? descUpper ?? Infinity, kPosition: u.kPosition }
+        : null,
+    );
   });
 
   const model = new KinematicModel(robot, { jointNames: safety.joints });
@@ -126,6 +139,7 @@ export function compileGuardrails(robot: UrdfRobot, limitFiles: readonly ParsedJ
     maxAcceleration,
     maxJerk,
     maxEffort,
+    softLimits,
     capsules: plainCopy(capsules),
   });
 }

@@ -221,6 +221,10 @@ export class Shield {
   readonly #amax: Float64Array;
   readonly #jmax: Float64Array;
   readonly #emax: Float64Array;
+  /** Soft-limit velocity bound per joint: k_position (0 = none), soft lower / upper. */
+  readonly #softK: Float64Array;
+  readonly #softLo: Float64Array;
+  readonly #softHi: Float64Array;
   /** Per q index: bound on how far any checked robot point moves per unit of that joint. */
   readonly #reach: Float64Array;
   readonly #capLink: Int32Array;
@@ -270,6 +274,9 @@ export class Shield {
     this.#amax = Float64Array.from(g.maxAcceleration, (v) => v * (1 - EPS_LIMIT));
     this.#jmax = Float64Array.from(g.maxJerk, (v) => v * (1 - EPS_LIMIT));
     this.#emax = Float64Array.from(g.maxEffort, (v) => (v === null ? Infinity : v * g.config.effort.max_fraction));
+    this.#softK = Float64Array.from(g.softLimits, (l) => (l ? l.kPosition * (1 - EPS_LIMIT) : 0));
+    this.#softLo = Float64Array.from(g.softLimits, (l) => (l ? l.lower : -Infinity));
+    this.#softHi = Float64Array.from(g.softLimits, (l) => (l ? l.upper : Infinity));
     const cfg = g.config;
 
     const termsOf = (link: string): MotionTerm[] =>
@@ -556,7 +563,11 @@ export class Shield {
       sMin = Math.max(sMin, s);
     };
     for (let k = 1; k <= K; k++) {
-      for (let i = 0; i < n; i++) note('JOINT_VELOCITY_LIMIT', Math.abs(P[k * n + i]! - P[(k - 1) * n + i]!) / (dt[k]! * this.#vmax[i]!));
+      for (let i = 0; i < n; i++) {
+        const dq = P[k * n + i]! - P[(k - 1) * n + i]!;
+        note('JOINT_VELOCITY_LIMIT', Math.abs(dq) / (dt[k]! * this.#vmax[i]!));
+        if (this.#softK[i]! > 0 && dq !== 0) note('JOINT_BOUND', Math.abs(dq) / (dt[k]! * this.#softRoom(i, P[(k - 1) * n + i]!, dq)));
+      }
       note('TOOL_SPEED', sweep.tcpCoeff[k]! / (dt[k]! * toolMax));
       if (Number.isFinite(vrMax)) note('DECELERATE_FOR_APPROACHING_PERSON', vrMax > 0 ? sweep.robotCoeff[k]! / (dt[k]! * vrMax) : sweep.robotCoeff[k]! > 0 ? Infinity : 1);
     }
@@ -848,6 +859,16 @@ export class Shield {
     return out;
   }
 
+  /**
+   * Speed allowed by the soft-limit bound when moving in the direction of
+   * `sign` from q: k_position x the distance left to the soft limit ahead
+   * (0 when already beyond it, so only motion back inside is possible).
+   */
+  #softRoom(i: number, q: number, sign: number): number {
+    const room = sign > 0 ? this.#softHi[i]! - q : q - this.#softLo[i]!;
+    return Math.max(0, this.#softK[i]! * room);
+  }
+
   /** First violated dynamic limit at time scale s, or null. */
   #dynamicsViolation(P: Float64Array, dt: Float64Array, K: number, v0: Float64Array, s: number): ShieldStatus | null {
     const n = this.#n;
@@ -858,6 +879,7 @@ export class Shield {
         const h = dt[k]! * s;
         const v = (P[k * n + i]! - P[(k - 1) * n + i]!) / h;
         if (Math.abs(v) > this.#vmax[i]!) return 'JOINT_VELOCITY_LIMIT';
+        if (this.#softK[i]! > 0 && v !== 0 && Math.abs(v) > this.#softRoom(i, P[(k - 1) * n + i]!, v)) return 'JOINT_BOUND';
         const a = (v - vPrev) / h;
         if (Math.abs(a) > this.#amax[i]!) return 'JOINT_ACCELERATION_LIMIT';
         if (k >= 2 && Math.abs((a - aPrev) / h) > this.#jmax[i]!) return 'JOINT_JERK_LIMIT';

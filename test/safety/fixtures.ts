@@ -24,10 +24,22 @@ export function rng(seed: number): () => number {
  * z 0.05) -> l2 (0.3 long) -> j3 (about y, at z 0.3) -> l3 (0.25 long) ->
  * fixed tcp at z 0.25. Each moving link carries one cylinder along its z axis.
  */
+interface CheapJoint {
+  name: string;
+  axis: 'z' | 'y';
+  offsetZ: number;
+  lower: number;
+  upper: number;
+  velocity: number;
+  effort: number;
+  /** URDF <safety_controller>: soft limits and k_position. */
+  soft?: { lower: number; upper: number; kPosition: number };
+}
+
 export const CHEAP = {
-  joints: [
+  joints: <CheapJoint[]>[
     { name: 'j1', axis: 'z' as const, offsetZ: 0.1, lower: -2.5, upper: 2.5, velocity: 2.0, effort: 10 },
-    { name: 'j2', axis: 'y' as const, offsetZ: 0.05, lower: -1.8, upper: 1.8, velocity: 2.0, effort: 10 },
+    { name: 'j2', axis: 'y' as const, offsetZ: 0.05, lower: -1.8, upper: 1.8, velocity: 2.0, effort: 10, soft: { lower: -1.7, upper: 1.8, kPosition: 5 } },
     { name: 'j3', axis: 'y' as const, offsetZ: 0.3, lower: -2.4, upper: 2.4, velocity: 2.5, effort: 5 },
   ],
   tcpOffsetZ: 0.25,
@@ -49,7 +61,8 @@ export function cheapUrdf(): string {
   const joints = CHEAP.joints.map(
     (j, i) => `<joint name="${j.name}" type="revolute"><parent link="${links[i]}"/><child link="${links[i + 1]}"/>
       <origin xyz="0 0 ${j.offsetZ}" rpy="0 0 0"/><axis xyz="${j.axis === 'z' ? '0 0 1' : '0 1 0'}"/>
-      <limit lower="${j.lower}" upper="${j.upper}" velocity="${j.velocity}" effort="${j.effort}"/></joint>`,
+      <limit lower="${j.lower}" upper="${j.upper}" velocity="${j.velocity}" effort="${j.effort}"/>
+      ${j.soft ? `<safety_controller k_position="${j.soft.kPosition}" k_velocity="1" soft_lower_limit="${j.soft.lower}" soft_upper_limit="${j.soft.upper}"/>` : ''}</joint>`,
   );
   return `<?xml version="1.0"?><robot name="cheap3">
     <link name="base"/>

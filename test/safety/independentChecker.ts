@@ -164,8 +164,9 @@ export function independentCheck(out: Output, ctx: CheckContext): string[] {
   const names = raw.joints;
   const margin = raw.joint_limit_margins;
   const limits = names.map((nm, i) => ({
-    lo: CHEAP.joints[i]!.lower + margin,
-    hi: CHEAP.joints[i]!.upper - margin,
+    // The soft limits of the URDF's safety_controller narrow the range too.
+    lo: Math.max(CHEAP.joints[i]!.lower, CHEAP.joints[i]!.soft?.lower ?? -Infinity) + margin,
+    hi: Math.min(CHEAP.joints[i]!.upper, CHEAP.joints[i]!.soft?.upper ?? Infinity) - margin,
     v: Math.min(CHEAP.joints[i]!.velocity, raw.joint_limits[nm as 'j1'].max_velocity),
     a: raw.joint_limits[nm as 'j1'].max_acceleration,
     j: raw.joint_limits[nm as 'j1'].max_jerk,
@@ -189,6 +190,13 @@ export function independentCheck(out: Output, ctx: CheckContext): string[] {
       const v = (path[k]![i]! - path[k - 1]![i]!) / h;
       const a = (v - vPrev) / h;
       if (Math.abs(v) > limits[i]!.v * (1 + 1e-9)) bad.push(`velocity ${v} > ${limits[i]!.v} (joint ${i}, segment ${k})`);
+      const j = CHEAP.joints[i]!;
+      if (j.soft) {
+        // ros2_control soft limiter: k_position x distance to the soft limit ahead.
+        const q = path[k - 1]![i]!;
+        const up = Math.max(0, j.soft.kPosition * (j.soft.upper - q)), down = Math.max(0, j.soft.kPosition * (q - j.soft.lower));
+        if (v > up * (1 + 1e-9) + 1e-12 || -v > down * (1 + 1e-9) + 1e-12) bad.push(`soft-limit velocity ${v} outside [-${down}, ${up}] at q = ${q} (joint ${i}, segment ${k})`);
+      }
       if (Math.abs(a) > limits[i]!.a * (1 + 1e-9)) bad.push(`acceleration ${a} > ${limits[i]!.a} (joint ${i}, segment ${k})`);
       if (k >= 2) {
         const j = (a - aPrev) / h;

@@ -77,6 +77,19 @@ describe('limits and scaling', () => {
     expect(h.reasons).toEqual(['JOINT_BOUND']);
   });
 
+  it('the URDF safety_controller (j2: k_position 5, soft upper 1.8) slows motion towards the soft limit: v <= 5 x room left', () => {
+    const { shield, clock } = setup([0, 1.74, 0]);
+    // Already moving at 0.3 rad/s (so acceleration does not bind): 0.01 rad in 30 ms = 0.333 rad/s,
+    // room is 5 x (1.8 - 1.74) = 0.3 rad/s -> slowed by 0.333 / 0.3; moving away is not slowed by it.
+    shield.updateJointState({ positions: [0, 1.74, 0], velocities: [0, 0.3, 0], stamp_s: clock.t });
+    const up = move(shield, clock.t, [0, 1.75, 0], 0.03);
+    expect(up.reasons).toEqual(['JOINT_BOUND']);
+    expect(up.timeScale).toBeCloseTo(0.01 / 0.03 / 0.3, 5);
+    shield.updateJointState({ positions: [0, 1.74, 0], velocities: [0, 0, 0], stamp_s: clock.t });
+    const down = move(shield, clock.t, [0, 1.73, 0], 0.1);
+    expect(down.reasons).not.toContain('JOINT_BOUND');
+  });
+
   it('joint_names in another order are mapped onto the configured joints and returned in the caller\'s order', () => {
     const { shield, clock } = setup([0, 0.3, 0.6]);
     const d = shield.check({ kind: 'trajectory', joint_names: ['j3', 'j1', 'j2'], points: [{ positions: [0.62, 0.01, 0.3], time_from_start_s: 1 }], stamp_s: clock.t });
