@@ -12,6 +12,8 @@
  *  - segment velocity v_k = (q_k - q_{k-1}) / dt_k, v_0 = measured velocity;
  *  - acceleration a_k = (v_k - v_{k-1}) / dt_k for k >= 1;
  *  - jerk j_k = (a_{k+1} - a_k) / dt_{k+1} for k >= 1;
+ *  - where the URDF has a <safety_controller>, |v_k| towards a soft limit
+ *    is at most k_position x the distance left to it from q_{k-1};
  *  - Cartesian checks (workspace, keep-out zones, separation, TCP speed)
  *    hold for every configuration on the joint-space path, not only at
  *    waypoints: samples are spaced so no robot point moves more than
