@@ -38,10 +38,10 @@ export interface BarrierOptions {
   stepDuration_s: number;
   /** Column of proprio holding each guarded joint, in guardrails.jointNames order. Default 0..n-1. */
   proprioJointColumns?: readonly number[];
-  weights?: Partial<Record<'joint_position_barrier' | 'joint_velocity_barrier' | 'workspace_barrier' | 'keep_out_barrier', number>>;
+  weights?: Partial<Record<'joint_position_barrier' | 'joint_velocity_barrier' | 'joint_acceleration_barrier' | 'workspace_barrier' | 'keep_out_barrier', number>>;
   /** Width of the position band inside each limit, rad or m. */
   positionBand?: number;
-  /** The velocity barrier starts at this fraction of the velocity limit. */
+  /** The velocity and acceleration barriers start at this fraction of their limit. */
   velocityOnset?: number;
   /** Width of the distance band for workspace and keep-out barriers, m. */
   distanceBand_m?: number;
@@ -75,7 +75,7 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
   const band = options.positionBand ?? 0.1;
   const onset = options.velocityOnset ?? 0.8;
   const dband = options.distanceBand_m ?? 0.05;
-  const lower = [...g.lower], upper = [...g.upper], vmax = [...g.maxVelocity];
+  const lower = [...g.lower], upper = [...g.upper], vmax = [...g.maxVelocity], amax = [...g.maxAcceleration];
   const dt = options.stepDuration_s;
   const terms: GuardrailCostTerm[] = [];
 
@@ -120,6 +120,30 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
               if (pen > 0) cost += (pen / ((1 - onset) * vmax[i]!)) ** 2;
             }
           out[s] = weightOf('joint_velocity_barrier') * cost;
+        }
+        return out;
+      },
+    }),
+  );
+
+  terms.push(
+    Object.freeze({
+      name: 'joint_acceleration_barrier',
+      weight: weightOf('joint_acceleration_barrier'),
+      needs: Object.freeze({ proprio: true as const }),
+      evaluate(batch: BarrierBatch): Float64Array {
+        const { P, proprio } = proprioOf('joint_acceleration_barrier', batch, cols);
+        const out = new Float64Array(batch.N);
+        for (let s = 0; s < batch.N; s++) {
+          let cost = 0;
+          for (let h = 2; h < batch.H; h++)
+            for (let i = 0; i < n; i++) {
+              const at = (k: number) => proprio[(s * batch.H + k) * P + cols[i]!]!;
+              const a = (at(h) - 2 * at(h - 1) + at(h - 2)) / (dt * dt);
+              const pen = Math.abs(a) - onset * amax[i]!;
+              if (pen > 0) cost += (pen / ((1 - onset) * amax[i]!)) ** 2;
+            }
+          out[s] = weightOf('joint_acceleration_barrier') * cost;
         }
         return out;
       },

@@ -18,7 +18,7 @@ describe('barrier cost terms from the same frozen guardrails', () => {
   const byName = Object.fromEntries(terms.map((t) => [t.name, t]));
 
   it('exposes the planner shape: name, weight, needs.proprio, evaluate -> N costs', () => {
-    expect(terms.map((t) => t.name)).toEqual(['joint_position_barrier', 'joint_velocity_barrier', 'workspace_barrier', 'keep_out_barrier']);
+    expect(terms.map((t) => t.name)).toEqual(['joint_position_barrier', 'joint_velocity_barrier', 'joint_acceleration_barrier', 'workspace_barrier', 'keep_out_barrier']);
     for (const t of terms) {
       expect(t.needs).toEqual({ proprio: true });
       expect(t.weight).toBe(1);
@@ -41,6 +41,13 @@ describe('barrier cost terms from the same frozen guardrails', () => {
     expect(cost(0.1)).toBe(0); // 1 rad/s
     expect(cost(0.12)).toBeCloseTo(0, 5); // exactly at onset
     expect(cost(0.15)).toBeCloseTo(1, 4); // at the limit: ((1.5 - 1.2) / 0.3)²
+  });
+
+  it('acceleration barrier uses the guardrail acceleration limit (j1: 8 rad/s²) on second differences', () => {
+    const cost = (ddq: number) => byName.joint_acceleration_barrier!.evaluate(batch([[0, 0, 0], [0, 0, 0], [ddq, 0, 0]]))[0]!;
+    expect(cost(0.05)).toBe(0); // 5 rad/s²
+    expect(cost(0.08)).toBeCloseTo(1, 5); // 8 rad/s², at the limit: ((8 - 6.4) / 1.6)² = 1
+    expect(cost(0.096)).toBeCloseTo(4, 4); // 9.6 rad/s²: ((9.6 - 6.4) / 1.6)² = 4
   });
 
   it('keep-out barrier is zero far from zones and positive when the arm leans into the post; workspace barrier rises as the tool nears the floor', () => {
