@@ -55,6 +55,18 @@ describe('zero-copy sensor_msgs/Image view', () => {
     expect(Array.from(mono.rgb)).toEqual([7, 7, 7, 9, 9, 9]);
   });
 
+  it('reads big-endian CDR (encapsulation 00 00) and non-ASCII frame ids', () => {
+    // Hand-written big-endian sensor_msgs/Image: fields aligned relative to the end of the 4-byte header.
+    const out: number[] = [0, 0, 0, 0];
+    const align = (n: number) => { while ((out.length - 4) % n) out.push(0); };
+    const u32 = (v: number) => { align(4); out.push((v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255); };
+    const str = (t: string) => { const b = new TextEncoder().encode(t); u32(b.length + 1); out.push(...b, 0); };
+    u32(7); u32(8); str('kamera_ü'); u32(1); u32(2); str('rgb8'); out.push(1); u32(6); u32(6); out.push(1, 2, 3, 4, 5, 6);
+    const v = viewImage(Uint8Array.from(out));
+    expect([v.stamp.sec, v.stamp.nanosec, v.frameId, v.height, v.width, v.encoding, v.isBigEndian, v.step]).toEqual([7, 8, 'kamera_ü', 1, 2, 'rgb8', true, 6]);
+    expect(Array.from(v.data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('refuses unsupported encodings, truncated data and non-CDR bytes with the field named', () => {
     const full = codec.encode(imageMessage(2, 2, 1, stamp, 'rgb8'));
     expect(() => viewImage(full.slice(0, full.length - 4))).toThrow(/field data needs 12 bytes at offset \d+, but the message has \d+/);
