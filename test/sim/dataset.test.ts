@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { collect } from '../../src/sim/collect';
 import { DatasetCorruptError, ManifestSchema, sha256 } from '../../src/sim/dataset/format';
 import { DatasetReader } from '../../src/sim/dataset/reader';
@@ -10,7 +10,15 @@ import { DatasetMismatchError, DatasetWriter, readManifest } from '../../src/sim
 import { EVAL_SEEDS, SeedSplitError } from '../../src/sim/tasks/seeds';
 import { CHILD_COLLECT_OPTIONS } from './fixtures/collect-options';
 
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `jepa-ds-${name}-`));
+const created: string[] = [];
+const tmp = (name: string) => {
+  const d = mkdtempSync(join(tmpdir(), `jepa-ds-${name}-`));
+  created.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of created) rmSync(d, { recursive: true, force: true });
+});
 const base = { task: 'two-rooms', policy: 'scripted', imageSize: 16, maxSteps: 30 } as const;
 
 describe('collect + reader', () => {

@@ -1,12 +1,21 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetReader, type DatasetEpisode } from '../../src/sim/dataset/reader';
 import { collectViolations } from '../../src/sim/voe';
 import { TWO_ROOMS_DOOR_HALF_m, TWO_ROOMS_DOOR_Y_m, TWO_ROOMS_WALL_HALF_THICKNESS_m } from '../../src/sim/scenes/two-rooms';
 
 const S = 32;
+const created: string[] = [];
+const tmp = (name: string) => {
+  const d = mkdtempSync(join(tmpdir(), `voe-${name}-`));
+  created.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of created) rmSync(d, { recursive: true, force: true });
+});
 
 /** Red-agent pixels in frame t of a two-rooms clip: count and centroid. */
 function agentPixels(ep: DatasetEpisode, t: number): { n: number; x: number; y: number } {
@@ -21,7 +30,7 @@ function agentPixels(ep: DatasetEpisode, t: number): { n: number; x: number; y: 
 describe('violation-of-expectation clips (two-rooms)', () => {
   const eps: DatasetEpisode[] = [];
   beforeAll(async () => {
-    const out = mkdtempSync(join(tmpdir(), 'voe-'));
+    const out = tmp('two-rooms');
     const res = await collectViolations({ task: 'two-rooms', episodes: 3, out, imageSize: S, maxSteps: 40 });
     expect(res.manifest.kind).toBe('violations');
     for await (const ep of DatasetReader.open(out).episodes()) eps.push(ep);
@@ -68,7 +77,7 @@ describe('violation-of-expectation clips (two-rooms)', () => {
 
 describe('violation-of-expectation clips (arm, push-t)', () => {
   it('the cube passing through the table is labelled when it sinks below the table top', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'voe-arm-'));
+    const out = tmp('arm');
     const res = await collectViolations({ task: 'reach', episodes: 1, kinds: ['pass-through'], out, imageSize: 16, maxSteps: 20 });
     const ep = res.manifest.episodes[0];
     expect(ep.labels).toHaveLength(1);
@@ -76,7 +85,7 @@ describe('violation-of-expectation clips (arm, push-t)', () => {
   });
 
   it('push-t clips label vanish and teleport of the T block', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'voe-pusht-'));
+    const out = tmp('pusht');
     const res = await collectViolations({ task: 'push-t', episodes: 2, kinds: ['vanish', 'teleport'], out, imageSize: 16, maxSteps: 20 });
     expect(res.manifest.episodes.map((e) => e.labels[0]?.object)).toEqual(['tblock', 'tblock']);
   });
