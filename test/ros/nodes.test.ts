@@ -232,3 +232,51 @@ describe('perception node on CompressedImage', () => {
     await waitFor('the encode', () => perception.stats.framesEncoded === 1);
   });
 });
+
+describe('simulated time', () => {
+  it('judges joint-state age by /clock when use_sim_time is set, not by the wall clock', async () => {
+    bus = new InProcessTransport(graphRegistry());
+    const shield = new ShieldNode(bus.createNode('shield', { useSimTime: true, parameterOverrides: { camera_topic: '' } }), {
+      guardrails: ferGuardrails({ joint_state_timeout_s: 0.05 }), timer: false, log: () => {},
+    });
+    const sim = bus.createNode('gz');
+    const clock = sim.createPublisher('rosgraph_msgs/msg/Clock', '/clock');
+    clock.publish({ clock: { sec: 100, nanosec: 0 } });
+    await sleep(5);
+    sim.createPublisher('sensor_msgs/msg/JointState', '/joint_states', QOS.sensorData).publish(jointStateMessage(FER_JOINTS, FER_HOME));
+    await sleep(80); // wall time passes, simulated time does not
+    // (No command has come yet, so incoming_command_timeout already halts; the joint state is fresh.)
+    expect(shield.tick().detail).not.toMatch(/joint state/);
+    clock.publish({ clock: { sec: 100, nanosec: 60_000_000 } });
+    await sleep(5);
+    const r = shield.tick();
+    expect(r.verdict).toBe('halt');
+    expect(r.time_s).toBeCloseTo(100.06, 9);
+    expect(r.detail).toMatch(/joint state older than 0\.05 s/);
+  });
+});
+
+describe('perception surprise', () => {
+  it('predicts the next latent from the planner action and publishes a surprise event when the frame disagrees', async () => {
+    const { SurpriseMonitor } = await import('../../src/perception/surprise');
+    bus = new InProcessTransport(graphRegistry());
+    const monitor = new SurpriseMonitor({ warmup_ticks: 2, thresholds: { replan: { error: 1e-12 }, slow: { error: 1e6 }, halt: { error: 1e7 } } });
+    const perception = new PerceptionNode(bus.createNode('perception'), { model: tinyModel(), surprise: monitor, log: () => {} });
+    const src = bus.createNode('src');
+    const events: { level: string; tick: number; error: number }[] = [];
+    src.createSubscription<{ data: string }>('std_msgs/msg/String', '/perception/surprise', (m) => events.push(JSON.parse(m.data)));
+    src.createPublisher('std_msgs/msg/Float32MultiArray', '/planner/action').publish({ layout: { dim: [], data_offset: 0 }, data: new Float32Array(7).fill(0.02) });
+    const cam = src.createPublisher('sensor_msgs/msg/Image', '/camera/image_raw', QOS.sensorData);
+    await sleep(5);
+    cam.publish(imageMessage(16, 16, 1));
+    await waitFor('the first encode', () => perception.stats.framesEncoded === 1);
+    await perception.idle();
+    expect(monitor.hasPendingPrediction).toBe(true);
+    cam.publish(imageMessage(16, 16, 2));
+    await waitFor('the surprise event', () => events.length === 1);
+    expect(events[0]!.level).toBe('replan');
+    expect(events[0]!.tick).toBe(0);
+    expect(events[0]!.error).toBeGreaterThan(0);
+    expect(perception.stats.surpriseEvents).toBe(1);
+  });
+});
