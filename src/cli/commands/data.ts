@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { collect, PolicyKind } from '../../sim/collect';
 import { TaskName } from '../../sim/tasks/types';
+import { collectViolations } from '../../sim/voe';
 import type { Command } from '../command';
 
 const int = (name: string, min: number) =>
@@ -21,6 +22,7 @@ const collectSchema = z.object({
   seed: int('--seed', 0).default(0),
   split: z.enum(['train', 'eval']).default('train'),
   'image-size': int('--image-size', 8).default(64),
+  violations: z.boolean().default(false),
   json: z.boolean().default(false),
   positionals: z.tuple([]),
 });
@@ -36,12 +38,14 @@ export const collectCommand: Command<typeof collectSchema> = {
     seed: { type: 'string', description: 'Seed of episode 0 (inside the split\'s seed range).', defaultText: '0' },
     split: { type: 'string', description: 'train | eval seed range.', defaultText: 'train' },
     'image-size': { type: 'string', description: 'Square frame size, px.', defaultText: '64' },
+    violations: { type: 'boolean', description: 'Record labelled violation-of-expectation clips (vanish, teleport, pass-through) instead.' },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
   },
   schema: collectSchema,
   async run(o, ctx) {
     const start = performance.now();
-    const result = await collect(
+    const run = o.violations ? collectViolations : collect;
+    const result = await run(
       { task: o.task, episodes: o.episodes, policy: o.policy, out: o.out, seed: o.seed, split: o.split, imageSize: o['image-size'] },
       (p) => {
         const frac = p.episodesDone / p.episodesTotal;
