@@ -280,3 +280,20 @@ describe('perception surprise', () => {
     expect(perception.stats.surpriseEvents).toBe(1);
   });
 });
+
+describe('node configuration errors', () => {
+  it('refuses a planner whose joint_names outnumber the model actions, and a bad parameter value, naming node and parameter', async () => {
+    const { PlannerNode } = await import('../../ros/src/nodes/planner');
+    const { CemPlanner } = await import('../../src/planning/cem');
+    bus = new InProcessTransport(graphRegistry());
+    const model = tinyModel();
+    const planner = new CemPlanner(model, { horizon: 2, samples: 4, energy: {} });
+    const eight = [...FER_JOINTS, 'fer_finger_joint1'];
+    expect(() => new PlannerNode(bus!.createNode('planner', { parameterOverrides: { joint_names: eight } }), { model, planner })).toThrow(
+      /node planner: parameter joint_names lists 8 joints but the model's actions have 7 dims/,
+    );
+    expect(() => new PlannerNode(bus!.createNode('planner2', { parameterOverrides: { action_mode: 'velocity' } }), { model, planner })).toThrow(
+      /node planner2: parameter action_mode = "velocity": .*\('absolute'\) or increments/,
+    );
+  });
+});

@@ -25,6 +25,8 @@ import { type Publisher, QOS, type TransportNode, timeToSeconds } from '../trans
 import {
   type Float32MultiArrayMsg,
   type JointStateMsg,
+  NodeConfigError,
+  NodeInputError,
   type StringMsg,
   declareParameters,
   latentFromMessage,
@@ -99,7 +101,7 @@ export class PerceptionNode {
     this.#imageEncoder = enc.kind !== 'mlp';
     this.#imageSize = enc.kind === 'mlp' ? 0 : enc.imageSize;
     if (enc.kind !== 'mlp' && enc.inChannels !== 3) {
-      throw new Error(`perception: the encoder takes ${enc.inChannels} channels; camera frames give 3 (RGB). Use an RGB checkpoint.`);
+      throw new NodeConfigError(`node ${node.name}: the encoder takes ${enc.inChannels} channels; camera frames give 3 (RGB). Use an RGB checkpoint.`);
     }
     this.#latentPub = node.createPublisher('std_msgs/msg/Float32MultiArray', '~/latent', QOS.default);
     this.#surprisePub = node.createPublisher('std_msgs/msg/String', '~/surprise', QOS.default);
@@ -153,7 +155,7 @@ export class PerceptionNode {
       time_s: timeToSeconds(this.#node.now()),
       build: () => {
         const v = [...Array.from(msg.position), ...Array.from(msg.velocity)];
-        if (v.length < inputDim) throw new Error(`joint state gives ${v.length} values (positions + velocities), the mlp encoder takes ${inputDim}`);
+        if (v.length < inputDim) throw new NodeInputError(`joint state gives ${v.length} values (positions + velocities), the mlp encoder takes ${inputDim}`);
         return Float32Array.from(v.slice(0, inputDim));
       },
     });

@@ -29,6 +29,7 @@ import {
   type HeaderMsg,
   type JointStateMsg,
   type JointTrajectoryMsg,
+  NodeConfigError,
   declareParameters,
   jointTrajectory,
   latentFromMessage,
@@ -149,9 +150,9 @@ export class PlannerNode {
     this.params = declareParameters(node, PLANNER_PARAMS);
     const { model, planner } = stages;
     const A = model.dims.actionDim;
-    if (planner.actionDim !== A) throw new GoalError(`planner actionDim ${planner.actionDim} differs from the model's ${A}`);
+    if (planner.actionDim !== A) throw new NodeConfigError(`node ${node.name}: the planner plans ${planner.actionDim} action dims, the model takes ${A}; build the planner on the same model`);
     if (this.params.joint_names.length > A) {
-      throw new GoalError(`parameter joint_names lists ${this.params.joint_names.length} joints but the model's actions have ${A} dims; list at most ${A}`);
+      throw new NodeConfigError(`node ${node.name}: parameter joint_names lists ${this.params.joint_names.length} joints but the model's actions have ${A} dims; list at most ${A}`);
     }
     this.#trajectoryPub = node.createPublisher('trajectory_msgs/msg/JointTrajectory', '~/trajectory', QOS.default);
     this.#actionPub = node.createPublisher('std_msgs/msg/Float32MultiArray', '~/action', QOS.default);
