@@ -115,7 +115,15 @@ export interface CudaBindings {
   cudaDeviceCheck(): string | null;
   /** One kernel on host arrays, synchronous (parity tests). */
   cudaOpForTest(name: CudaOpName, args: Record<string, unknown>): Float32Array;
+  /**
+   * One training kernel on host arrays, synchronous (parity tests): input
+   * gradients come back fresh, parameter gradients start from the args' dW/db/dw
+   * (accumulated), adamw returns the updated param, m, v.
+   */
+  cudaGradForTest(name: CudaGradName, args: Record<string, unknown>): Record<string, Float32Array>;
 }
+
+export type CudaGradName = 'linear' | 'layernorm' | 'activation' | 'attention' | 'conv2d' | 'adamw';
 
 /** CUDA cannot serve this process: the addon has no CUDA backend or no device is visible. */
 export class CudaDeviceError extends Error {
@@ -126,6 +134,7 @@ const bindingsSchema = z.object({
   CudaModel: z.custom<CudaBindings['CudaModel']>((v) => typeof v === 'function'),
   cudaDeviceCheck: z.custom<CudaBindings['cudaDeviceCheck']>((v) => typeof v === 'function'),
   cudaOpForTest: z.custom<CudaBindings['cudaOpForTest']>((v) => typeof v === 'function'),
+  cudaGradForTest: z.custom<CudaBindings['cudaGradForTest']>((v) => typeof v === 'function'),
 });
 
 /** The addon's CUDA bindings, or a CudaDeviceError saying why the addon has none. */

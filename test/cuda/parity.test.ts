@@ -4,7 +4,9 @@
  * attention unmasked and frame-causal, conv2d) and every architecture (mlp
  * predictor on the fused kernel and on the GEMM path, with and without layer
  * norm; transformer predictor concat/add, with and without output head, with
- * history; mlp, cnn and vit encoders), plus the on-device CEM planner.
+ * history; mlp, cnn and vit encoders), the on-device CEM planner, and the
+ * training kernels (backward of linear, layer norm, activations, attention,
+ * conv2d; AdamW) against src/train/reference-grad.ts.
  *
  * Tolerance: relErr (test/native/native-test-helpers.ts: worst absolute error
  * over the output's scale). GEMM operands are rounded to bf16 (8-bit
@@ -12,7 +14,8 @@
  * accumulation, so one linear layer lands near 5e-3 and a deep stack or a
  * multi-step rollout compounds it: BF16_OP = 1e-2 for single GEMM ops,
  * BF16_MODEL = 4e-2 for whole models; fp32-only kernels (norms, attention)
- * use FP32 = 1e-4.
+ * use FP32 = 1e-4; the training kernels are all fp32 (GRAD = 1e-4, attention
+ * and conv with atomics 1e-3).
  *
  * Without a CUDA device (this repository's CI) each GPU test is skipped and
  * the reason (the CUDA error string) is printed. What runs everywhere: the
@@ -37,10 +40,12 @@ import { createReferenceModel } from '../../src/addon/reference';
 import * as ref from '../../src/addon/reference/ops';
 import { ArgumentRangeError, ArgumentTypeError, MissingProprioHeadError, ModelDisposedError } from '../../src/addon/validate';
 import { initWeights } from '../../src/model/checkpoint';
+import * as grad from '../../src/train/reference-grad';
 import { type CheckpointConfig, parseCheckpointConfig } from '../../src/model/config';
 import { addon, addonBuilt, randomArray, relErr } from '../native/native-test-helpers';
 
 const FP32 = 1e-4;
+const GRAD = 1e-4;
 const BF16_OP = 1e-2;
 const BF16_MODEL = 4e-2;
 
@@ -476,5 +481,103 @@ describe('CUDA CEM planner on the device', () => {
       gpuModel.dispose();
       refModel.dispose();
     }
+  });
+});
+
+describe('CUDA training kernels vs the float64 reference gradients', () => {
+  const g = (name: Parameters<ReturnType<typeof cudaBindings>['cudaGradForTest']>[0], args: Record<string, unknown>) =>
+    cudaBindings().cudaGradForTest(name, args);
+
+  gpu('linear backward: dX = dY·W overwritten, dW and db accumulated onto what was passed', () => {
+    const [rows, inDim, outDim] = [37, 70, 45];
+    const x = randomArray(rows * inDim, 50);
+    const w = randomArray(outDim * inDim, 51);
+    const dY = randomArray(rows * outDim, 52);
+    const dW0 = randomArray(outDim * inDim, 53);
+    const db0 = randomArray(outDim, 54);
+    const got = g('linear', { rows, in: inDim, out: outDim, x, w, dY, dW: dW0, db: db0 });
+    const want = grad.linearBackward(x, rows, w, dY, inDim, outDim);
+    expect(relErr(got.dX!, want.dX)).toBeLessThan(GRAD);
+    expect(relErr(got.dW!, want.dW.map((v, i) => v + dW0[i]!))).toBeLessThan(GRAD);
+    expect(relErr(got.db!, want.db.map((v, i) => v + db0[i]!))).toBeLessThan(GRAD);
+  });
+
+  gpu('layer norm backward matches dX, dw, db', () => {
+    const [rows, C] = [19, 96];
+    const x = randomArray(rows * C, 55, -2, 2);
+    const w = randomArray(C, 56);
+    const dY = randomArray(rows * C, 57);
+    const got = g('layernorm', { rows, C, x, w, dY, eps: 1e-5 });
+    const want = grad.layerNormBackward(x, rows, C, w, dY, 1e-5);
+    expect(relErr(got.dX!, want.dX)).toBeLessThan(GRAD * 10);
+    expect(relErr(got.dw!, want.dw)).toBeLessThan(GRAD * 10);
+    expect(relErr(got.db!, want.db)).toBeLessThan(GRAD * 10);
+  });
+
+  for (const act of ['gelu', 'relu', 'tanh', 'silu'] as const) {
+    gpu(`${act} backward matches dY·act'(x)`, () => {
+      const x = randomArray(1000, 58, -4, 4);
+      const dY = randomArray(1000, 59);
+      expect(relErr(g('activation', { n: 1000, x, dY, act }).dX!, grad.activationBackward(x, dY, act))).toBeLessThan(GRAD);
+    });
+  }
+
+  for (const tpf of [0, 5]) {
+    gpu(`attention backward matches dq, dk, dv ${tpf ? 'with the frame-causal mask' : 'unmasked'}`, () => {
+      const [B, T, W, heads] = [2, 15, 32, 2];
+      const qkv = randomArray(B * T * 3 * W, 60, -1.5, 1.5);
+      const dout = randomArray(B * T * W, 61);
+      const got = g('attention', { B, T, W, heads, qkv, dout, tokensPerFrame: tpf }).dqkv!;
+      for (let n = 0; n < B; n++) {
+        const part = (off: number) => {
+          const out = new Float32Array(T * W);
+          for (let t = 0; t < T; t++) for (let c = 0; c < W; c++) out[t * W + c] = qkv[(n * T + t) * 3 * W + off + c]!;
+          return out;
+        };
+        const want = grad.attentionBackward(part(0), part(W), part(2 * W), dout.subarray(n * T * W, (n + 1) * T * W), T, heads, W / heads, tpf);
+        const mine = (off: number) => {
+          const out = new Float32Array(T * W);
+          for (let t = 0; t < T; t++) for (let c = 0; c < W; c++) out[t * W + c] = got[(n * T + t) * 3 * W + off + c]!;
+          return out;
+        };
+        expect(relErr(mine(0), want.dQ), `dQ sample ${n}`).toBeLessThan(1e-3);
+        expect(relErr(mine(W), want.dK), `dK sample ${n}`).toBeLessThan(1e-3);
+        expect(relErr(mine(2 * W), want.dV), `dV sample ${n}`).toBeLessThan(1e-3);
+      }
+    });
+  }
+
+  gpu('conv2d backward matches dX, dW, db with stride and padding (batch of 2 accumulates dW over images)', () => {
+    const [B, C, H, W, O, k, stride, pad] = [2, 3, 9, 9, 4, 3, 2, 1];
+    const x = randomArray(B * C * H * W, 62);
+    const w = randomArray(O * C * k * k, 63);
+    const OH = ref.convOutSize(H, k, stride, pad);
+    const dY = randomArray(B * O * OH * OH, 64);
+    const got = g('conv2d', { B, C, H, W, O, k, stride, pad, x, w, dY });
+    const dW = new Float64Array(O * C * k * k);
+    const db = new Float64Array(O);
+    for (let n = 0; n < B; n++) {
+      const want = grad.conv2dBackward(
+        x.subarray(n * C * H * W, (n + 1) * C * H * W), C, H, W, w, dY.subarray(n * O * OH * OH, (n + 1) * O * OH * OH), O, k, stride, pad,
+      );
+      expect(relErr(got.dX!.subarray(n * C * H * W, (n + 1) * C * H * W), want.dX), `dX image ${n}`).toBeLessThan(1e-3);
+      want.dW.forEach((v, i) => (dW[i] += v));
+      want.db.forEach((v, i) => (db[i] += v));
+    }
+    expect(relErr(got.dW!, dW)).toBeLessThan(1e-3);
+    expect(relErr(got.db!, db)).toBeLessThan(1e-3);
+  });
+
+  gpu('AdamW matches the reference update at step 3 with weight decay', () => {
+    const param = randomArray(500, 65);
+    const gr = randomArray(500, 66);
+    const m = randomArray(500, 67, -0.1, 0.1);
+    const v = randomArray(500, 68, 0, 0.1);
+    const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, step: 3 };
+    const got = g('adamw', { param, grad: gr, m, v, ...hp });
+    const want = grad.adamwReference(param, gr, m, v, hp);
+    expect(relErr(got.param!, want.param)).toBeLessThan(GRAD);
+    expect(relErr(got.m!, want.m)).toBeLessThan(GRAD);
+    expect(relErr(got.v!, want.v)).toBeLessThan(GRAD);
   });
 });

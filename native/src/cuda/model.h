@@ -3,8 +3,8 @@
 // fills from the zod-parsed config, the three heavy calls of the WorldModel
 // contract (encode, rollout, decodeProprio; energy formula in
 // src/addon/types.ts), the on-device CEM planner, and single-op entry points
-// for the parity suite. Implemented in model.cu, ops.cu, gemm.cu, rollout.cu
-// and planner.cu.
+// for the parity suite, including the training kernels. Implemented in
+// model.cu, ops.cu, gemm.cu, rollout.cu, planner.cu and backward.cu.
 #pragma once
 
 #include <cstddef>
@@ -165,5 +165,22 @@ void opGroupNorm(const float* x, const float* w, const float* b, int B, int C, i
 // conv2d via im2col + GEMM: x [B, C, H, W] → y [B, O, OH, OW].
 void opConv2d(const float* x, const float* w, const float* b, int B, int C, int H, int W, int O, int k, int stride,
               int pad, float* y);
+
+
+// Training kernels (backward.cu) on host arrays for the parity suite. Input
+// gradients (dX, dqkv) are overwritten; parameter gradients (dW, db, dw) are
+// accumulated into the values passed in; any gradient output may be null.
+void opLinearBackward(const float* x, const float* w, const float* dY, int rows, int in, int out, float* dX, float* dW,
+                      float* db);
+void opLayerNormBackward(const float* x, const float* w, const float* dY, int rows, int C, float eps, float* dX,
+                         float* dw, float* db);
+void opActivationBackward(const float* x, const float* dY, long long n, Act act, float* dX);
+void opAttentionBackward(const float* qkv, const float* dout, int B, int T, int W, int heads, int tokensPerFrame,
+                         float* dqkv);
+void opConv2dBackward(const float* x, const float* w, const float* dY, int B, int C, int H, int W, int O, int k,
+                      int stride, int pad, float* dX, float* dW, float* db);
+// One AdamW update in place (param, m, v), decoupled weight decay, 1-based step.
+void opAdamW(float* param, const float* grad, float* m, float* v, long long n, float lr, float beta1, float beta2,
+             float eps, float weightDecay, int step);
 
 }  // namespace jepa::cuda

@@ -1,6 +1,6 @@
 // Node-API binding of the CUDA backend (native/src/cuda): the CudaModel object
 // (createFromTensors, encode, rollout, decodeProprio, planCem, dispose), a
-// device check, and single ops for the parity suite. Every heavy call is an
+// device check, and single forward ops and training kernels for the parity suite. Every heavy call is an
 // AsyncWorker that owns its Promise, keeps its arrays and the model alive
 // while it runs, and turns C++ exceptions into JS errors (code
 // 'CUDA_NO_DEVICE', 'CUDA_BAD_ARGUMENT' or 'CUDA_ERROR'). Arrays are read and
@@ -8,6 +8,7 @@
 // (node-gyp builds list this file too).
 #ifdef JEPA_WITH_CUDA
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -479,12 +480,116 @@ Napi::Value CudaOpForTest(const Napi::CallbackInfo& info) {
   throw Napi::Error::New(env, "cudaOpForTest: unknown op '" + op + "' (linear, layernorm, attention, groupnorm, conv2d)");
 }
 
+// A new Float32Array of `count` elements, starting as a copy of args[key] when given (accumulated outputs).
+Napi::Float32Array gradOut(Keep& keep, const Napi::Object& a, const char* key, std::size_t count) {
+  Napi::Float32Array out = Napi::Float32Array::New(a.Env(), count);
+  const float* init = f32(keep, a.Get(key), key, static_cast<long long>(count), true);
+  if (init) std::copy(init, init + count, out.Data());
+  return out;
+}
+
+// cudaGradForTest(name, args) → {outputs}: the training kernels, synchronous, for the parity suite.
+Napi::Value CudaGradForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) typeError(env, "cudaGradForTest(name, args)");
+  const std::string op = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object a = info[1].As<Napi::Object>();
+  Keep keep;
+  auto n = [&](const char* k) { return intField(a, k, 0, true); };
+  Napi::Object r = Napi::Object::New(env);
+  try {
+    if (op == "linear") {
+      const int rows = n("rows"), in = n("in"), out = n("out");
+      Napi::Float32Array dX = Napi::Float32Array::New(env, static_cast<std::size_t>(rows) * in);
+      Napi::Float32Array dW = gradOut(keep, a, "dW", static_cast<std::size_t>(out) * in);
+      Napi::Float32Array db = gradOut(keep, a, "db", out);
+      jepa::cuda::opLinearBackward(f32(keep, a.Get("x"), "x", 1LL * rows * in, false), f32(keep, a.Get("w"), "w", 1LL * out * in, false),
+                                   f32(keep, a.Get("dY"), "dY", 1LL * rows * out, false), rows, in, out, dX.Data(), dW.Data(), db.Data());
+      r.Set("dX", dX);
+      r.Set("dW", dW);
+      r.Set("db", db);
+      return r;
+    }
+    if (op == "layernorm") {
+      const int rows = n("rows"), C = n("C");
+      Napi::Float32Array dX = Napi::Float32Array::New(env, static_cast<std::size_t>(rows) * C);
+      Napi::Float32Array dw = gradOut(keep, a, "dw", C);
+      Napi::Float32Array db = gradOut(keep, a, "db", C);
+      jepa::cuda::opLayerNormBackward(f32(keep, a.Get("x"), "x", 1LL * rows * C, false), f32(keep, a.Get("w"), "w", C, false),
+                                      f32(keep, a.Get("dY"), "dY", 1LL * rows * C, false), rows, C,
+                                      static_cast<float>(numField(a, "eps", 1e-5)), dX.Data(), dw.Data(), db.Data());
+      r.Set("dX", dX);
+      r.Set("dw", dw);
+      r.Set("db", db);
+      return r;
+    }
+    if (op == "activation") {
+      const long long count = n("n");
+      Napi::Float32Array dX = Napi::Float32Array::New(env, static_cast<std::size_t>(count));
+      jepa::cuda::opActivationBackward(f32(keep, a.Get("x"), "x", count, false), f32(keep, a.Get("dY"), "dY", count, false), count,
+                                       parseAct(env, strField(a, "act", "gelu")), dX.Data());
+      r.Set("dX", dX);
+      return r;
+    }
+    if (op == "attention") {
+      const int B = n("B"), T = n("T"), W = n("W"), heads = n("heads");
+      Napi::Float32Array d = Napi::Float32Array::New(env, static_cast<std::size_t>(B) * T * 3 * W);
+      jepa::cuda::opAttentionBackward(f32(keep, a.Get("qkv"), "qkv", 3LL * B * T * W, false),
+                                      f32(keep, a.Get("dout"), "dout", 1LL * B * T * W, false), B, T, W, heads,
+                                      intField(a, "tokensPerFrame", 0), d.Data());
+      r.Set("dqkv", d);
+      return r;
+    }
+    if (op == "conv2d") {
+      const int B = n("B"), C = n("C"), H = n("H"), W = n("W"), O = n("O"), k = n("k");
+      const int stride = intField(a, "stride", 1), pad = intField(a, "pad", 0);
+      if (stride <= 0 || pad < 0 || H + 2 * pad < k || W + 2 * pad < k)
+        throw Napi::RangeError::New(env, "conv2d: the kernel must fit the padded input, stride > 0");
+      const int OH = (H + 2 * pad - k) / stride + 1, OW = (W + 2 * pad - k) / stride + 1;
+      Napi::Float32Array dX = Napi::Float32Array::New(env, static_cast<std::size_t>(B) * C * H * W);
+      Napi::Float32Array dW = gradOut(keep, a, "dW", static_cast<std::size_t>(O) * C * k * k);
+      Napi::Float32Array db = gradOut(keep, a, "db", O);
+      jepa::cuda::opConv2dBackward(f32(keep, a.Get("x"), "x", 1LL * B * C * H * W, false),
+                                   f32(keep, a.Get("w"), "w", 1LL * O * C * k * k, false),
+                                   f32(keep, a.Get("dY"), "dY", 1LL * B * O * OH * OW, false), B, C, H, W, O, k, stride, pad,
+                                   dX.Data(), dW.Data(), db.Data());
+      r.Set("dX", dX);
+      r.Set("dW", dW);
+      r.Set("db", db);
+      return r;
+    }
+    if (op == "adamw") {
+      Napi::Value pv = a.Get("param");
+      if (!pv.IsTypedArray()) typeError(env, "adamw: param must be a Float32Array");
+      const std::size_t count = pv.As<Napi::TypedArray>().ElementLength();
+      Napi::Float32Array param = gradOut(keep, a, "param", count);
+      Napi::Float32Array m = gradOut(keep, a, "m", count);
+      Napi::Float32Array v = gradOut(keep, a, "v", count);
+      jepa::cuda::opAdamW(param.Data(), f32(keep, a.Get("grad"), "grad", static_cast<long long>(count), false), m.Data(), v.Data(),
+                          static_cast<long long>(count), static_cast<float>(numField(a, "lr", 1e-3)),
+                          static_cast<float>(numField(a, "beta1", 0.9)), static_cast<float>(numField(a, "beta2", 0.999)),
+                          static_cast<float>(numField(a, "eps", 1e-8)), static_cast<float>(numField(a, "weightDecay", 0)),
+                          intField(a, "step", 1));
+      r.Set("param", param);
+      r.Set("m", m);
+      r.Set("v", v);
+      return r;
+    }
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw toJsError(env, e);
+  }
+  throw Napi::Error::New(env, "cudaGradForTest: unknown op '" + op + "' (linear, layernorm, activation, attention, conv2d, adamw)");
+}
+
 }  // namespace
 
 void InitCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("CudaModel", CudaModel::Define(env));
   exports.Set("cudaDeviceCheck", Napi::Function::New(env, CudaDeviceCheck, "cudaDeviceCheck"));
   exports.Set("cudaOpForTest", Napi::Function::New(env, CudaOpForTest, "cudaOpForTest"));
+  exports.Set("cudaGradForTest", Napi::Function::New(env, CudaGradForTest, "cudaGradForTest"));
 }
 
 #endif  // JEPA_WITH_CUDA
