@@ -190,6 +190,18 @@ export class Graph {
     });
   }
 
+  /** x.value[start, start + length) as its own node (a block of rows). */
+  slice(x: Node, start: number, length: number): Node {
+    if (start < 0 || start + length > x.value.length) throw new GraphShapeError('slice', `[${start}, ${start + length}) is outside a node of ${x.value.length}`);
+    const y = x.value.slice(start, start + length);
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (d) => {
+        d.fill(0);
+        d.set(dY, start);
+      });
+    });
+  }
+
   /** Row-wise concatenation [a (aDim) | b (bDim)] of `rows` rows. */
   concat(a: Node, aDim: number, b: Node, bDim: number, rows: number): Node {
     const w = aDim + bDim;

@@ -1,0 +1,197 @@
+/**
+ * The JEPA trainer: encoder + action-conditioned predictor trained on
+ * sequences of (frame, action) with the objective of ./objective.
+ *
+ * One step on a batch of B sequences of T transitions (time-major):
+ *   Z = enc(o_0..o_T) for all (T+1)·B frames (online encoder, one batched call)
+ *   targets Z* = Z with gradient stopped, or the EMA target encoder's latents
+ *   teacher forcing: ẑ_{t+1} = pred(z_t, a_t) for every t, MSE to z*_{t+1}
+ *   rollout (k = rolloutSteps ≥ 2): from every start t ≤ T-k, ẑ_{t+j} =
+ *     pred(ẑ_{t+j-1}, a_{t+j-1}) with ẑ_t = z_t, MSE to z*_{t+j}, mean over j
+ *   regulariser on Z (none, VICReg variance + covariance, or SIGReg)
+ *   loss = wp·L_tf + wr·L_rollout + regulariser; backward; AdamW; EMA update.
+ * A frozen encoder (freezeEncoder) trains the predictor only.
+ */
+import { z } from 'zod';
+import type { CheckpointConfig } from '../model/config';
+import { type CollapseDiagnostics, collapseDiagnostics } from './diagnostics';
+import { Graph, type Node } from './graph';
+import type { TrainKernels } from './kernels';
+import { TrainableModel } from './model-graph';
+import {
+  addInto,
+  covarianceLoss,
+  mseLoss,
+  randomDirections,
+  regularizerSchema,
+  sigregLoss,
+  varianceLoss,
+} from './objective';
+import { AdamW, adamwOptionsSchema } from './optimizer';
+import type { SequenceBatch } from './synthetic';
+
+export const jepaOptionsSchema = z.strictObject({
+  predictionWeight: z.number().min(0).default(1),
+  rolloutSteps: z.number().int().min(0).default(2),
+  rolloutWeight: z.number().min(0).default(1),
+  regularizer: regularizerSchema.default({ kind: 'vicreg', varianceWeight: 1, covarianceWeight: 0.04, stdTarget: 1, eps: 1e-4 }),
+  target: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('online') }),
+      z.strictObject({ kind: z.literal('ema'), momentum: z.number().min(0).lt(1).default(0.99) }),
+    ])
+    .default({ kind: 'online' }),
+  freezeEncoder: z.boolean().default(false),
+  /**
+   * Stop the gradient at the targets (default). false lets the prediction loss
+   * pull the targets too (online target only), the setting in which an
+   * unregularised JEPA collapses fastest; used to demonstrate the regulariser.
+   */
+  stopGradient: z.boolean().default(true),
+  optimizer: adamwOptionsSchema.default({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }),
+});
+export type JepaOptions = z.infer<typeof jepaOptionsSchema>;
+export type JepaOptionsInput = z.input<typeof jepaOptionsSchema>;
+
+export interface StepStats {
+  loss: number;
+  prediction: number;
+  rollout: number;
+  regularizer: number;
+  step_ms: number;
+}
+
+/** A batch whose sizes do not match the model. */
+export class BatchShapeError extends Error {
+  override name = 'BatchShapeError';
+}
+
+export class JepaTrainer {
+  readonly model: TrainableModel;
+  readonly options: JepaOptions;
+  private readonly target: TrainableModel | null;
+  private readonly optimizer: AdamW;
+  private steps = 0;
+
+  constructor(
+    private readonly k: TrainKernels,
+    config: CheckpointConfig,
+    weights: ReadonlyMap<string, Float32Array>,
+    options: JepaOptionsInput = {},
+  ) {
+    this.options = jepaOptionsSchema.parse(options);
+    this.model = new TrainableModel(config, weights);
+    if (this.options.freezeEncoder) this.model.setTrainable('encoder.', false);
+    this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, weights) : null;
+    this.optimizer = new AdamW(k, [...this.model.params.values()], this.options.optimizer);
+  }
+
+  get step(): number {
+    return this.steps;
+  }
+
+  private check(b: SequenceBatch): void {
+    const d = this.model.dims;
+    if (b.inputSize !== d.inputSize) throw new BatchShapeError(`batch inputSize ${b.inputSize} does not match the encoder's ${d.inputSize}`);
+    if (b.actionDim !== d.actionDim) throw new BatchShapeError(`batch actionDim ${b.actionDim} does not match action.dim ${d.actionDim}`);
+    if (b.frames.length !== (b.steps + 1) * b.batch * b.inputSize) throw new BatchShapeError(`frames hold ${b.frames.length} values, expected (T+1)·B·inputSize = ${(b.steps + 1) * b.batch * b.inputSize}`);
+    if (b.actions.length !== b.steps * b.batch * b.actionDim) throw new BatchShapeError(`actions hold ${b.actions.length} values, expected T·B·A = ${b.steps * b.batch * b.actionDim}`);
+    if (b.steps < 1) throw new BatchShapeError('a batch needs at least one transition (steps >= 1)');
+  }
+
+  /** One optimisation step; returns the loss terms (weighted as summed into the loss). */
+  trainStep(b: SequenceBatch): StepStats {
+    this.check(b);
+    const t0 = performance.now();
+    const { batch: B, steps: T } = b;
+    const D = this.model.dims.latentDim;
+    const A = b.actionDim;
+    const o = this.options;
+    this.model.zeroGrad();
+    const g = new Graph(this.k);
+    const Z = this.model.encode(g, b.frames, (T + 1) * B);
+    const targets = this.target ? this.target.encode(new Graph(this.k, { record: false }), b.frames, (T + 1) * B).value : Z.value;
+    const seeds: [Node, Float32Array][] = [];
+    const n = (T + 1) * B;
+    // Gradient reaching Z directly (regulariser; targets when stopGradient is off).
+    const zGrad = new Float32Array(n * D);
+    const targetGrad = !o.stopGradient && !this.target;
+    const pullTargets = (grad: Float32Array, offset: number, scale: number) => {
+      if (targetGrad) for (let i = 0; i < grad.length; i++) zGrad[offset + i] -= scale * grad[i]!;
+    };
+
+    const zin = g.slice(Z, 0, T * B * D);
+    const pred = this.model.predict(g, zin, g.constant(b.actions), T * B);
+    const tf = mseLoss(pred.value, targets.subarray(B * D));
+    seeds.push([pred, scaled(tf.grad, o.predictionWeight)]);
+    pullTargets(tf.grad, B * D, o.predictionWeight);
+
+    let rollout = 0;
+    const k = Math.min(o.rolloutSteps, T);
+    if (k >= 2 && o.rolloutWeight > 0) {
+      const S = T - k + 1;
+      let p = g.slice(Z, 0, S * B * D);
+      for (let j = 1; j <= k; j++) {
+        const acts = g.constant(b.actions.subarray((j - 1) * B * A, (j - 1 + S) * B * A));
+        p = this.model.predict(g, p, acts, S * B);
+        const term = mseLoss(p.value, targets.subarray(j * B * D, (j + S) * B * D));
+        rollout += term.loss / k;
+        seeds.push([p, scaled(term.grad, o.rolloutWeight / k)]);
+        pullTargets(term.grad, j * B * D, o.rolloutWeight / k);
+      }
+    }
+
+    let reg = 0;
+    const r = o.regularizer;
+    if (r.kind !== 'none' && Z.requiresGrad) {
+      const grad = zGrad;
+      if (r.kind === 'vicreg') {
+        const v = varianceLoss(Z.value, n, D, r.stdTarget, r.eps);
+        const c = covarianceLoss(Z.value, n, D);
+        reg = r.varianceWeight * v.loss + r.covarianceWeight * c.loss;
+        addInto(grad, v.grad, r.varianceWeight);
+        addInto(grad, c.grad, r.covarianceWeight);
+      } else {
+        const dirs = randomDirections(r.projections, D, (r.seed * 1000003 + this.steps) >>> 0);
+        const s = sigregLoss(Z.value, n, D, dirs, r.tMax, r.points);
+        reg = r.weight * s.loss;
+        addInto(grad, s.grad, r.weight);
+      }
+    }
+    if (Z.requiresGrad && (r.kind !== 'none' || targetGrad)) seeds.push([Z, zGrad]);
+
+    g.backward(seeds);
+    this.optimizer.update();
+    this.steps += 1;
+    if (this.target && o.target.kind === 'ema') {
+      const m = o.target.momentum;
+      for (const [name, tp] of this.target.params) {
+        const src = this.model.param(name).value;
+        for (let i = 0; i < src.length; i++) tp.value[i] = m * tp.value[i]! + (1 - m) * src[i]!;
+      }
+    }
+    const prediction = o.predictionWeight * tf.loss;
+    return {
+      loss: prediction + o.rolloutWeight * rollout + reg,
+      prediction,
+      rollout: o.rolloutWeight * rollout,
+      regularizer: reg,
+      step_ms: performance.now() - t0,
+    };
+  }
+
+  /** Latents of `count` frames [count, inputSize] from the online encoder (no tape). */
+  encode(frames: Float32Array, count: number): Float32Array {
+    return this.model.encode(new Graph(this.k, { record: false }), frames, count).value;
+  }
+
+  /** Per-dimension std and effective rank of the online encoder's latents of these frames. */
+  diagnostics(frames: Float32Array, count: number): CollapseDiagnostics {
+    return collapseDiagnostics(this.encode(frames, count), count, this.model.dims.latentDim);
+  }
+}
+
+function scaled(a: Float32Array, s: number): Float32Array {
+  if (s === 1) return a;
+  return a.map((v) => v * s);
+}

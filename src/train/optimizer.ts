@@ -1,0 +1,55 @@
+/**
+ * AdamW over a model's trainable Params (./graph), one native in-place update
+ * per tensor (addon train.adamwStep: decoupled weight decay, bias-corrected
+ * moments). Weight decay is applied to matrices and conv kernels only, never
+ * to biases, norm scales or embeddings (1-D tensors), as is usual for
+ * transformers and MLPs. Frozen Params are skipped.
+ */
+import { z } from 'zod';
+import type { Param } from './graph';
+import type { TrainKernels } from './kernels';
+
+export const adamwOptionsSchema = z.strictObject({
+  lr: z.number().positive().default(1e-3),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  beta2: z.number().min(0).lt(1).default(0.999),
+  eps: z.number().positive().default(1e-8),
+  weightDecay: z.number().min(0).default(0.01),
+});
+export type AdamWOptions = z.infer<typeof adamwOptionsSchema>;
+
+export class AdamW {
+  private readonly state = new Map<Param, { m: Float32Array; v: Float32Array; decay: boolean }>();
+  private steps = 0;
+  readonly options: AdamWOptions;
+
+  constructor(
+    private readonly k: TrainKernels,
+    private readonly params: readonly Param[],
+    options: Partial<AdamWOptions> = {},
+  ) {
+    this.options = adamwOptionsSchema.parse(options);
+    for (const p of params) {
+      this.state.set(p, { m: new Float32Array(p.value.length), v: new Float32Array(p.value.length), decay: !/(\.bias|norm\d*\.weight|norms\.\d+\.weight|out_norm\.weight)$/.test(p.name) });
+    }
+  }
+
+  get step(): number {
+    return this.steps;
+  }
+
+  /** One update of every trainable Param from its .grad; lr overrides the configured rate (schedules). */
+  update(lr = this.options.lr): void {
+    this.steps += 1;
+    for (const p of this.params) {
+      if (!p.trainable) continue;
+      const s = this.state.get(p)!;
+      this.k.adamwStep({
+        param: p.value, grad: p.grad, m: s.m, v: s.v, n: p.value.length,
+        lr, beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps,
+        weightDecay: s.decay ? this.options.weightDecay : 0,
+        step: this.steps,
+      });
+    }
+  }
+}
