@@ -292,6 +292,7 @@ describe('node configuration errors', () => {
     expect(() => new PlannerNode(bus!.createNode('planner', { parameterOverrides: { joint_names: eight } }), { model, planner })).toThrow(
       /node planner: parameter joint_names lists 8 joints but the model's actions have 7 dims/,
     );
+    expect(() => new PlannerNode(bus!.createNode('planner3'), { model, planner })).toThrow(/node planner3: set parameter joint_names/);
     expect(() => new PlannerNode(bus!.createNode('planner2', { parameterOverrides: { action_mode: 'velocity' } }), { model, planner })).toThrow(
       /node planner2: parameter action_mode = "velocity": .*\('absolute'\) or increments/,
     );

@@ -17,6 +17,7 @@
  * separation.
  */
 import { BagWriter } from './mcap';
+import { TOPICS } from './topics';
 import type { MessageRegistry } from '../msgs/registry';
 import { SimEnv } from '../../../src/sim/env';
 import { TaskName } from '../../../src/sim/tasks/types';
@@ -25,13 +26,7 @@ import { Shield } from '../../../src/safety/shield';
 import type { Guardrails } from '../../../src/safety/guardrails';
 import { type JointTrajectoryMsg, jointTrajectory, secondsToTime } from '../nodes/common';
 
-export const TOPICS = {
-  image: '/camera/image_raw',
-  goalImage: '/goal/image_raw',
-  jointStates: '/joint_states',
-  command: '/joint_trajectory_controller/joint_trajectory',
-  status: '/shield/status',
-} as const;
+export { TOPICS };
 
 export class RecordError extends Error {
   override name = 'RecordError';

@@ -23,7 +23,7 @@ import { QOS, type Publisher, secondsToTime } from '../transport/types';
 import { PerceptionNode } from '../nodes/perception';
 import { GOAL_KIND, PLAN_TO_GOAL, PlannerNode, type ImageMsg, type PlanToGoalFeedback, type PlanToGoalGoal, type PlanToGoalResult } from '../nodes/planner';
 import { ShieldNode, type ShieldStatusReport } from '../nodes/shield';
-import { TOPICS } from './record';
+import { TOPICS } from './topics';
 
 export class ReplayError extends Error {
   override name = 'ReplayError';

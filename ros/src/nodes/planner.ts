@@ -88,7 +88,7 @@ export interface PlanToGoalResult {
 }
 
 export const PLANNER_PARAMS = {
-  joint_names: param(z.array(z.string().min(1)).min(1), ['joint1'], 'joints the first action dims command, in order (the trajectory joint_names)'),
+  joint_names: param(z.array(z.string().min(1)), [] as string[], 'joints the first action dims command, in order (the trajectory joint_names); required'),
   action_mode: param(z.enum(['absolute', 'delta']), 'absolute', "actions are joint position targets ('absolute') or increments on the previous target ('delta')"),
   step_duration_s: param(z.number().positive().finite(), 0.05, 'time between trajectory points: one model step (frameskip x physics step), s'),
   latent_topic: param(topicName, '/perception/latent', 'std_msgs/msg/Float32MultiArray latents from perception'),
@@ -151,6 +151,9 @@ export class PlannerNode {
     const { model, planner } = stages;
     const A = model.dims.actionDim;
     if (planner.actionDim !== A) throw new NodeConfigError(`node ${node.name}: the planner plans ${planner.actionDim} action dims, the model takes ${A}; build the planner on the same model`);
+    if (this.params.joint_names.length === 0) {
+      throw new NodeConfigError(`node ${node.name}: set parameter joint_names to the joints the model's first actions command (e.g. [joint1, joint2, ...])`);
+    }
     if (this.params.joint_names.length > A) {
       throw new NodeConfigError(`node ${node.name}: parameter joint_names lists ${this.params.joint_names.length} joints but the model's actions have ${A} dims; list at most ${A}`);
     }
