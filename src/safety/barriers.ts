@@ -96,7 +96,7 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
               if (hiP > 0) cost += (hiP / band) ** 2;
               if (loP > 0) cost += (loP / band) ** 2;
             }
-          out[s] = weightOf('joint_position_barrier') * cost;
+          out[s] = cost; // unweighted: the planner multiplies by .weight
         }
         return out;
       },
@@ -119,7 +119,7 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
               const pen = Math.abs(v) - onset * vmax[i]!;
               if (pen > 0) cost += (pen / ((1 - onset) * vmax[i]!)) ** 2;
             }
-          out[s] = weightOf('joint_velocity_barrier') * cost;
+          out[s] = cost; // unweighted: the planner multiplies by .weight
         }
         return out;
       },
@@ -143,7 +143,7 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
               const pen = Math.abs(a) - onset * amax[i]!;
               if (pen > 0) cost += (pen / ((1 - onset) * amax[i]!)) ** 2;
             }
-          out[s] = weightOf('joint_acceleration_barrier') * cost;
+          out[s] = cost; // unweighted: the planner multiplies by .weight
         }
         return out;
       },
@@ -181,7 +181,7 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
               for (const b of boxes) best = Math.min(best, Math.max(...[0, 1, 2].map((k) => Math.abs(p[k]! - b.c[k]!) - (b.h[k]! - dband))));
               if (best > 0) cost += (best / dband) ** 2;
             }
-            out[s] = weightOf('workspace_barrier') * cost;
+            out[s] = cost; // unweighted: the planner multiplies by .weight
           }
           return out;
         },
@@ -232,7 +232,7 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
                 });
               }
             }
-            out[s] = weightOf('keep_out_barrier') * cost;
+            out[s] = cost; // unweighted: the planner multiplies by .weight
           }
           return out;
         },

@@ -57,12 +57,14 @@ describe('barrier cost terms from the same frozen guardrails', () => {
     expect(byName.workspace_barrier!.evaluate(batch([[0, 1.7, 1.0]]))[0]).toBeGreaterThan(1);
   });
 
-  it('evaluates N samples independently and honours proprioJointColumns and weights', () => {
+  it('evaluates N samples independently, honours proprioJointColumns, and leaves the weight to the planner', () => {
     const t = guardrailBarrierTerms(g, { stepDuration_s: 0.1, proprioJointColumns: [2, 3, 4], weights: { joint_position_barrier: 10 } })[0]!;
     const proprio = new Float32Array([9, 9, 0, 0, 0, /* sample 2 */ 9, 9, 0, g.upper[1]!, 0]);
     const out = t.evaluate({ N: 2, H: 1, A: 3, actions: new Float32Array(6), proprio });
     expect(out[0]).toBe(0);
-    expect(out[1]).toBeCloseTo(10, 4);
+    // Unweighted value (the planner multiplies by .weight once): one joint at its limit, ((band)/band)^2 = 1.
+    expect(out[1]).toBeCloseTo(1, 4);
+    expect(t.weight).toBe(10);
   });
 
   it('missing or mis-shaped proprio is an error that says what is needed', () => {
