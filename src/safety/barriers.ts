@@ -12,7 +12,7 @@
  * tracked persons change at run time and are left to the shield; static
  * keep-out zones, the workspace and joint limits are here.
  */
-import { capsuleBoxDistance, pointSegmentDistanceSq, segmentSegmentDistanceSq } from '../robot/geometry';
+import { capsuleBoxDistanceAt, pointSegmentDistanceSq, segmentSegmentDistanceSq } from '../robot/geometry';
 import { KinematicModel } from '../robot/kinematics';
 import { makeTransformFromXyzRpy } from '../robot/math';
 import type { Guardrails } from './guardrails';
@@ -171,14 +171,21 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
         evaluate(batch: BarrierBatch): Float64Array {
           const { P, proprio } = proprioOf('workspace_barrier', batch, cols);
           const out = new Float64Array(batch.N);
+          const o = tcp * 16;
+          const ox = off[0], oy = off[1], oz = off[2];
           for (let s = 0; s < batch.N; s++) {
             let cost = 0;
             for (let h = 0; h < batch.H; h++) {
               const T = loadQ(proprio, P, batch.H, s, h);
-              const o = tcp * 16;
-              const p = [0, 1, 2].map((r) => T[o + 4 * r]! * off[0] + T[o + 4 * r + 1]! * off[1] + T[o + 4 * r + 2]! * off[2] + T[o + 4 * r + 3]!);
+              const px = T[o]! * ox + T[o + 1]! * oy + T[o + 2]! * oz + T[o + 3]!;
+              const py = T[o + 4]! * ox + T[o + 5]! * oy + T[o + 6]! * oz + T[o + 7]!;
+              const pz = T[o + 8]! * ox + T[o + 9]! * oy + T[o + 10]! * oz + T[o + 11]!;
               let best = Infinity;
-              for (const b of boxes) best = Math.min(best, Math.max(...[0, 1, 2].map((k) => Math.abs(p[k]! - b.c[k]!) - (b.h[k]! - dband))));
+              for (let bi = 0; bi < boxes.length; bi++) {
+                const b = boxes[bi]!;
+                const ex = Math.max(Math.abs(px - b.c[0]!) - (b.h[0]! - dband), Math.abs(py - b.c[1]!) - (b.h[1]! - dband), Math.abs(pz - b.c[2]!) - (b.h[2]! - dband));
+                if (ex < best) best = ex;
+              }
               if (best > 0) cost += (best / dband) ** 2;
             }
             out[s] = cost; // unweighted: the planner multiplies by .weight
@@ -206,6 +213,14 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
       const T = makeTransformFromXyzRpy([0, 0, 0], z.rpy_rad);
       return [T[0]!, T[1]!, T[2]!, T[4]!, T[5]!, T[6]!, T[8]!, T[9]!, T[10]!];
     });
+    // Zones in a flat form for the hot loop: 0 sphere, 1 capsule, 2 box.
+    const compiled = zones.map((z, zi) =>
+      z.shape === 'sphere'
+        ? { kind: 0, c: z.center_m, radius: z.radius_m, a: [0, 0, 0], b: [0, 0, 0], half: [0, 0, 0], rot: [] as number[] }
+        : z.shape === 'capsule'
+          ? { kind: 1, c: [0, 0, 0], radius: z.radius_m, a: z.a_m, b: z.b_m, half: [0, 0, 0], rot: [] as number[] }
+          : { kind: 2, c: z.center_m, radius: 0, a: [0, 0, 0], b: [0, 0, 0], half: [z.size_m[0] / 2, z.size_m[1] / 2, z.size_m[2] / 2], rot: rot[zi]! },
+    );
     terms.push(
       Object.freeze({
         name: 'keep_out_barrier',
@@ -221,15 +236,16 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
               for (let c = 0; c < caps.length; c++) {
                 place(T, c);
                 const r = caps[c]!.radius_m;
-                zones.forEach((z, zi) => {
+                const ax = world[0]!, ay = world[1]!, az = world[2]!, bx = world[3]!, by = world[4]!, bz = world[5]!;
+                for (let zi = 0; zi < compiled.length; zi++) {
+                  const z = compiled[zi]!;
                   let d: number;
-                  if (z.shape === 'sphere') d = Math.sqrt(pointSegmentDistanceSq(z.center_m[0], z.center_m[1], z.center_m[2], world[0]!, world[1]!, world[2]!, world[3]!, world[4]!, world[5]!)) - r - z.radius_m;
-                  else if (z.shape === 'capsule')
-                    d = Math.sqrt(segmentSegmentDistanceSq(world[0]!, world[1]!, world[2]!, world[3]!, world[4]!, world[5]!, ...z.a_m, ...z.b_m)) - r - z.radius_m;
-                  else d = capsuleBoxDistance(world[0]!, world[1]!, world[2]!, world[3]!, world[4]!, world[5]!, r, { center: z.center_m, halfExtents: [z.size_m[0] / 2, z.size_m[1] / 2, z.size_m[2] / 2], rotation: rot[zi]! });
+                  if (z.kind === 0) d = Math.sqrt(pointSegmentDistanceSq(z.c[0]!, z.c[1]!, z.c[2]!, ax, ay, az, bx, by, bz)) - r - z.radius;
+                  else if (z.kind === 1) d = Math.sqrt(segmentSegmentDistanceSq(ax, ay, az, bx, by, bz, z.a[0]!, z.a[1]!, z.a[2]!, z.b[0]!, z.b[1]!, z.b[2]!)) - r - z.radius;
+                  else d = capsuleBoxDistanceAt(ax, ay, az, bx, by, bz, r, z.c[0]!, z.c[1]!, z.c[2]!, z.half, z.rot);
                   const pen = clearance + dband - d;
                   if (pen > 0) cost += (pen / dband) ** 2;
-                });
+                }
               }
             }
             out[s] = cost; // unweighted: the planner multiplies by .weight
