@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { XMLParser } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
@@ -81,6 +81,28 @@ describe('ROS 2 package files', () => {
     // The xacro includes the plain URDF through the package path.
     expect(read('urdf/jepa_arm.urdf.xacro')).toContain('$(find jepa_runtime)/urdf/jepa_arm.urdf');
     new XMLParser().parse(read('urdf/jepa_arm.urdf.xacro'));
+  });
+
+  it('the launcher finds the runtime in the install layout CMakeLists.txt produces, and names a missing one', () => {
+    // <prefix>/lib/jepa_runtime/<executables> and <prefix>/share/jepa_runtime/runtime/{src,ros/src,node_modules,...},
+    // built here from links into the checkout, as the install() rules lay them out.
+    const prefix = mkdtempSync(join(tmpdir(), 'install-'));
+    const lib = join(prefix, 'lib', 'jepa_runtime');
+    const runtime = join(prefix, 'share', 'jepa_runtime', 'runtime');
+    mkdirSync(lib, { recursive: true });
+    mkdirSync(join(runtime, 'ros'), { recursive: true });
+    for (const exe of ['jepa_ts_node', 'shield_node']) copyFileSync(join(ROS, 'bin', exe), join(lib, exe)), chmodSync(join(lib, exe), 0o755);
+    for (const [from, to] of [['src', 'src'], ['node_modules', 'node_modules'], ['package.json', 'package.json'], ['ros/src', 'ros/src'], ['ros/msg', 'ros/msg'], ['ros/action', 'ros/action']])
+      symlinkSync(resolve(from!), join(runtime, to!));
+    expect(cmake).toMatch(/install\(DIRECTORY src msg action DESTINATION \$\{RUNTIME_DEST\}\/ros\)/);
+    expect(cmake).toMatch(/set\(RUNTIME_DEST share\/\$\{PROJECT_NAME\}\/runtime\)/);
+    const env = { ...process.env, ROS_DISTRO: '', AMENT_PREFIX_PATH: '', JEPA_RUNTIME_ROOT: '' };
+    const r = spawnSync(join(lib, 'shield_node'), [], { env, encoding: 'utf8', timeout: 30000 });
+    expect(r.stderr).toMatch(/ROS 2 is not sourced/);
+    expect(r.status).toBe(1);
+    const missing = spawnSync(join(lib, 'shield_node'), [], { env: { ...env, JEPA_RUNTIME_ROOT: join(prefix, 'nowhere') }, encoding: 'utf8' });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/no node entry .*nowhere\/ros\/src\/bin\/shield\.ts; set JEPA_RUNTIME_ROOT/);
   });
 
   it('the launcher runs a node entry with tsx and says what to source when ROS 2 is not sourced', () => {
