@@ -3,7 +3,7 @@ import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdirSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { XMLParser } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
 import { InProcessTransport } from '../../ros/src/transport/in-process';
 import { PerceptionNode } from '../../ros/src/nodes/perception';
@@ -78,9 +78,14 @@ describe('ROS 2 package files', () => {
         expect(cmake).toContain(`bin/${exe}`);
       }
     }
-    // The xacro includes the plain URDF through the package path.
-    expect(read('urdf/jepa_arm.urdf.xacro')).toContain('$(find jepa_runtime)/urdf/jepa_arm.urdf');
-    new XMLParser().parse(read('urdf/jepa_arm.urdf.xacro'));
+    // Every package path in the xacro exists (it includes the plain URDF and defaults to the controllers file).
+    const xacro = read('urdf/jepa_arm.urdf.xacro');
+    const found = [...xacro.matchAll(/\$\(find jepa_runtime\)\/([\w./]+)/g)].map((m) => m[1]!);
+    expect(found.sort()).toEqual(['config/controllers.yaml', 'urdf/jepa_arm.urdf']);
+    for (const f of found) expect(existsSync(join(ROS, f)), f).toBe(true);
+    for (const f of ['urdf/jepa_arm.urdf.xacro', 'urdf/jepa_arm.urdf', 'worlds/jepa_table.sdf']) {
+      expect(XMLValidator.validate(read(f)), `${f} is not well-formed XML`).toBe(true);
+    }
   });
 
   it('the launcher finds the runtime in the install layout CMakeLists.txt produces, and names a missing one', () => {
