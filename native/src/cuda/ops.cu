@@ -94,6 +94,7 @@ __global__ void attentionKernel(const float* __restrict__ qkv, int T, int W, int
       float sc = -FLT_MAX;
       if (ok) {
         float d = 0.f;
+#pragma unroll 4
         for (int c = 0; c < hd; ++c) d += Qs[qr * pitch + c] * Ks[lane * pitch + c];
         sc = d;
       }
@@ -106,6 +107,7 @@ __global__ void attentionKernel(const float* __restrict__ qkv, int T, int W, int
       m[qi] = mNew;
 #pragma unroll
       for (int r = 0; r < ATT_MAXR; ++r) acc[qi][r] *= corr;
+#pragma unroll 4
       for (int j = 0; j < ATT_K; ++j) {
         const float pj = __shfl_sync(0xffffffffu, p, j);
         if (pj == 0.f) continue;

@@ -39,12 +39,12 @@ Napi::Error toJsError(Napi::Env env, const std::exception& e) {
 int intField(const Napi::Object& o, const char* key, int fallback, bool required = false) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) {
-    if (required) typeError(o.Env(), std::string("spec.") + key + " is required");
+    if (required) typeError(o.Env(), std::string(key) + " is required");
     return fallback;
   }
-  if (!v.IsNumber()) typeError(o.Env(), std::string("spec.") + key + " must be a number");
+  if (!v.IsNumber()) typeError(o.Env(), std::string(key) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (d != static_cast<int>(d)) typeError(o.Env(), std::string("spec.") + key + " must be an integer");
+  if (d != static_cast<int>(d)) typeError(o.Env(), std::string(key) + " must be an integer");
   return static_cast<int>(d);
 }
 
