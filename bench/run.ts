@@ -11,7 +11,9 @@
  *   (c) ViT-S/14 encode of one 224-px frame (embedDim 384, depth 12, 6 heads)
  * The peer runs each rollout as one ONNX graph with the horizon unrolled (one
  * session.run per rollout; see onnx-export.ts), intra-op threads = our thread
- * count, inter-op 1, sequential execution, all graph optimisations. Energies
+ * count, inter-op 1, sequential execution, all graph optimisations. Calls of
+ * ours and the peer alternate so both see the same machine load; rates come
+ * from the median call time. Energies
  * (metric l1, running + terminal weight 1) and latents of both are compared
  * (peer_rel_diff) so the two compute the same thing.
  * Flags: --json, --threads N (default: cores), --seconds S per measurement
@@ -61,19 +63,32 @@ interface Row {
   peer_rel_diff: number;
 }
 
-/** Calls fn repeatedly for about `seconds` after warm-up; returns calls per second. */
-async function rate(fn: () => Promise<unknown>, seconds: number): Promise<number> {
-  await fn();
-  await fn();
-  let n = 0;
-  const t0 = performance.now();
-  let el = 0;
-  do {
-    await fn();
-    n++;
-    el = (performance.now() - t0) / 1000;
-  } while (el < seconds || n < 3);
-  return n / el;
+/**
+ * Calls ours and peer alternately for about `seconds` each after warm-up, so
+ * both see the same machine load; returns calls per second of each (from the
+ * median call time, which shrugs off preemption spikes on a shared machine).
+ */
+async function rates(ours: () => Promise<unknown>, peer: () => Promise<unknown>, seconds: number): Promise<[number, number]> {
+  for (let i = 0; i < 2; i++) {
+    await ours();
+    await peer();
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  let spent = 0;
+  while (spent < 2 * seconds * 1000 || a.length < 5) {
+    let t0 = performance.now();
+    await ours();
+    let t1 = performance.now();
+    a.push(t1 - t0);
+    t0 = performance.now();
+    await peer();
+    t1 = performance.now();
+    b.push(t1 - t0);
+    spent += a.at(-1)! + b.at(-1)!;
+  }
+  const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+  return [1000 / median(a), 1000 / median(b)];
 }
 
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -167,8 +182,7 @@ async function benchRollout(
   const ours = (await model.rollout(req)).energies;
   const theirs = (await sess.run(feeds)).energies!.data as Float32Array;
   const diff = relDiff(ours, theirs);
-  const oursRate = await rate(() => model.rollout(req), flags.seconds);
-  const peerRate = await rate(() => sess.run(feeds), flags.seconds);
+  const [oursRate, peerRate] = await rates(() => model.rollout(req), () => sess.run(feeds), flags.seconds);
   model.dispose();
   await sess.release();
   return {
@@ -196,8 +210,7 @@ async function benchVit(flags: z.infer<typeof flagsSchema>, peak: number): Promi
   const ours = await model.encode(frame, 1);
   const theirs = (await sess.run(feeds)).latent!.data as Float32Array;
   const diff = relDiff(ours, theirs);
-  const oursRate = await rate(() => model.encode(frame, 1), flags.seconds);
-  const peerRate = await rate(() => sess.run(feeds), flags.seconds);
+  const [oursRate, peerRate] = await rates(() => model.encode(frame, 1), () => sess.run(feeds), flags.seconds);
   model.dispose();
   await sess.release();
   const T = (enc.imageSize / enc.patchSize) ** 2 + 1;

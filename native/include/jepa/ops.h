@@ -29,6 +29,21 @@ void softmax_rows(float* x, int rows, int n, float scale);
 void attention(const float* qkv, float* out, int samples, int tokens, int width, int heads, int frame_tokens,
                ThreadPool* pool);
 
+// General form: queries and keys/values from separate row-major buffers.
+// Query i of a sample has global position q_offset + i among the kv_tokens
+// keys (for the frame-causal mask); strides are in floats.
+struct AttentionArgs {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  float* out = nullptr;
+  int ldq = 0, ldkv = 0, ldo = 0;                       // row strides
+  size_t q_sample = 0, kv_sample = 0, out_sample = 0;   // per-sample strides
+  int samples = 1, q_tokens = 0, kv_tokens = 0, q_offset = 0;
+  int width = 0, heads = 1, frame_tokens = 0;
+};
+void attention(const AttentionArgs& args, ThreadPool* pool);
+
 // Conv2d of one [C, H, W] image: weight [Cout, C, k, k] prepacked as a Linear
 // (out = Cout, in = C·k·k), output [Cout, Ho, Wo].
 void conv2d(const float* x, int channels, int height, int width, const PackedLinear& weight, int kernel, int stride,

@@ -1,6 +1,9 @@
 // Persistent worker pool: created once per model, runs parallel_for regions
-// with the calling thread taking part. Workers spin briefly before sleeping so
-// the many short regions of an encoder pass do not pay a futex wake each.
+// with the calling thread taking part. Workers spin briefly (~100 µs) before
+// sleeping so the many short regions of an encoder pass do not pay a futex
+// wake each. Tasks are claimed dynamically and a worker joins a region only
+// while it is open, so on a loaded machine the caller finishes the work itself
+// instead of waiting for a descheduled worker to wake up.
 #pragma once
 
 #include <atomic>
@@ -45,7 +48,8 @@ class ThreadPool {
   int64_t tasks_ = 0;
   std::atomic<int64_t> next_{0};
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> active_{0};
+  std::atomic<int> running_{0};  // workers inside the open region
+  std::atomic<bool> open_{false};
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;
   bool stop_ = false;

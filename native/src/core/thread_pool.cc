@@ -12,6 +12,26 @@
 
 namespace jepa {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+// Spins until pred() or kSpin elapsed; true when pred() held.
+template <typename P>
+bool spin_until(P pred) {
+  const auto deadline = Clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (pred()) return true;
+      JEPA_PAUSE();
+    }
+    if (Clock::now() > deadline) return pred();
+  }
+}
+
+}  // namespace
+
 int ThreadPool::hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
@@ -50,28 +70,20 @@ void ThreadPool::run_tasks(int thread) {
 void ThreadPool::worker_main(int index) {
   uint64_t seen = 0;
   for (;;) {
-    // Spin a short while (a new region usually follows within microseconds),
-    // then sleep on the condition variable.
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < 20000; ++spin) {
-      JEPA_PAUSE();
-      gen = generation_.load(std::memory_order_acquire);
-    }
-    if (gen == seen) {
+    uint64_t gen = seen;
+    if (!spin_until([&] { return (gen = generation_.load(std::memory_order_acquire)) != seen; })) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
-      gen = generation_.load(std::memory_order_acquire);
+      wake_.wait(lock, [&] { return (gen = generation_.load(std::memory_order_acquire)) != seen || stop_; });
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stop_) return;
     }
     seen = gen;
-    run_tasks(index);
-    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_.notify_all();
-    }
+    // Join only while the region is open; the caller waits for joined workers only.
+    running_.fetch_add(1, std::memory_order_seq_cst);
+    if (open_.load(std::memory_order_seq_cst)) run_tasks(index);
+    running_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -89,23 +101,22 @@ void ThreadPool::parallel_for(int64_t tasks, const std::function<void(int64_t, i
     error_ = nullptr;
     failed_.store(false, std::memory_order_relaxed);
     next_.store(0, std::memory_order_relaxed);
-    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    open_.store(true, std::memory_order_seq_cst);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   run_tasks(0);
-  // Wait for the workers: spin first, then sleep.
-  for (int spin = 0; active_.load(std::memory_order_acquire) != 0 && spin < 200000; ++spin) JEPA_PAUSE();
-  if (active_.load(std::memory_order_acquire) != 0) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_.load(std::memory_order_acquire) == 0; });
+  // Every task is claimed: close the region, then wait for workers still
+  // finishing a task they claimed (a worker that wakes later sees it closed).
+  open_.store(false, std::memory_order_seq_cst);
+  if (!spin_until([&] { return running_.load(std::memory_order_seq_cst) == 0; })) {
+    while (running_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   }
   std::exception_ptr err;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     err = error_;
     error_ = nullptr;
-    fn_ = nullptr;
   }
   if (err) std::rethrow_exception(err);
 }

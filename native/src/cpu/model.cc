@@ -12,7 +12,7 @@
 namespace jepa {
 
 struct CpuModel::Workspace {
-  FloatBuffer x, h, qkv, att, mid, out, traj, emb, hist, acc;
+  FloatBuffer x, h, qkv, att, mid, out, traj, emb, hist, acc, kv;
 };
 
 namespace {
@@ -460,23 +460,44 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
     else std::fill(hin, hin + static_cast<size_t>(nh) * A, 0.f);
     linear(action_embed, nh, hin, A, ehist, E, false, Act::None, nullptr);
   }
+  // Frame-causal attention means a frame's activations depend only on frames
+  // at or before it. While the window grows (no frame has dropped out, so
+  // positions are unchanged) the older frames' keys/values in every block are
+  // exactly those of the previous step: they are cached and only the new
+  // frame is computed. Once the window slides, every frame is recomputed, and
+  // the last block computes its attention/MLP for the last frame only (the
+  // only rows the output reads).
+  const int depth = static_cast<int>(pred_blocks.size());
+  const int hidden = depth > 0 ? pred_blocks[0].fc1.out : 0;
   const size_t rows_max = static_cast<size_t>(n) * Fmax * T;
+  const size_t cache_sample = static_cast<size_t>(hist) * T * W;
+  const size_t cache_block = static_cast<size_t>(n) * cache_sample;
   ws.x.ensure(rows_max * W);
-  ws.out.ensure(static_cast<size_t>(n) * T * std::max(W, d));
+  ws.h.ensure(rows_max * W);
+  ws.qkv.ensure(rows_max * 3 * W);
+  ws.att.ensure(rows_max * W);
+  ws.mid.ensure(rows_max * std::max(hidden, 1));
+  ws.out.ensure(static_cast<size_t>(n) * T * W);
+  ws.kv.ensure(2 * static_cast<size_t>(std::max(depth, 1)) * cache_block);
   std::vector<double> run(n, 0.0), term(n, 0.0);
   float* X = ws.x.data();
+  int prev_first = -1, prev_F = 0;
   for (int t = 0; t < H; ++t) {
     check_cancel();
     const int g_last = F0 - 1 + t;
     const int g_first = std::max(0, g_last - hist + 1);
     const int F = g_last - g_first + 1;
+    const bool incremental = prev_F > 0 && g_first == prev_first && F == prev_F + 1;
+    const bool keep_cache = F < hist;  // a later step may grow the window
+    const int f0 = incremental ? F - 1 : 0;
+    const int Fc = F - f0;  // frames computed this step
     for (int i = 0; i < n; ++i)
-      for (int f = 0; f < F; ++f) {
+      for (int f = f0; f < F; ++f) {
         const int g = g_first + f;
         const float* zf = g < F0 ? a.z0 + static_cast<size_t>(g) * L : traj + (static_cast<size_t>(i) * H + (g - F0)) * L;
         const float* ef = g < F0 - 1 ? ehist + static_cast<size_t>(g) * E : eact + (static_cast<size_t>(i) * H + (g - F0 + 1)) * E;
         for (int k = 0; k < T; ++k) {
-          float* row = X + ((static_cast<size_t>(i) * F + f) * T + k) * W;
+          float* row = X + ((static_cast<size_t>(i) * Fc + (f - f0)) * T + k) * W;
           const float* pos = p_pos_embed.data() + (static_cast<size_t>(f) * T + k) * W;
           const float* zk = zf + static_cast<size_t>(k) * d;
           if (s.concat) {
@@ -487,12 +508,78 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
           }
         }
       }
-    for (const Block& b : pred_blocks) run_block(b, X, n, F * T, W, s.p_eps, T, ws, nullptr);
+    float* rows_out = X;  // where the last frame's rows end up, [n, T, W]
+    for (int bi = 0; bi < depth; ++bi) {
+      const Block& b = pred_blocks[bi];
+      const bool last_only = bi == depth - 1 && Fc > 1;
+      const int R = n * Fc * T;
+      float* qkv = ws.qkv.data();
+      layernorm(X, ws.h.data(), R, W, b.n1w.data(), b.n1b.data(), s.p_eps, nullptr);
+      linear(b.qkv, R, ws.h.data(), W, qkv, 3 * W, false, Act::None, nullptr);
+      float* Kc = ws.kv.data() + 2 * static_cast<size_t>(bi) * cache_block;
+      float* Vc = Kc + cache_block;
+      if (incremental || keep_cache) {
+        for (int i = 0; i < n; ++i)
+          for (int r = 0; r < Fc * T; ++r) {
+            const float* src = qkv + (static_cast<size_t>(i) * Fc * T + r) * 3 * W;
+            const size_t dst = i * cache_sample + (static_cast<size_t>(f0) * T + r) * W;
+            std::memcpy(Kc + dst, src + W, W * sizeof(float));
+            std::memcpy(Vc + dst, src + 2 * W, W * sizeof(float));
+          }
+      }
+      AttentionArgs at;
+      at.width = W;
+      at.heads = b.heads;
+      at.frame_tokens = T;
+      at.samples = n;
+      at.ldq = 3 * W;
+      at.q_sample = static_cast<size_t>(Fc) * T * 3 * W;
+      at.q_tokens = last_only ? T : Fc * T;
+      at.q_offset = last_only ? (F - 1) * T : f0 * T;
+      at.q = qkv + (last_only ? static_cast<size_t>(Fc - 1) * T * 3 * W : 0);
+      at.kv_tokens = F * T;
+      if (incremental) {
+        at.k = Kc;
+        at.v = Vc;
+        at.ldkv = W;
+        at.kv_sample = cache_sample;
+      } else {
+        at.k = qkv + W;
+        at.v = qkv + 2 * W;
+        at.ldkv = 3 * W;
+        at.kv_sample = at.q_sample;
+      }
+      at.out = ws.att.data();
+      at.ldo = W;
+      at.out_sample = static_cast<size_t>(at.q_tokens) * W;
+      attention(at, nullptr);
+      float* target = X;
+      int Rq = R;
+      if (last_only) {
+        target = ws.out.data();
+        Rq = n * T;
+        for (int i = 0; i < n; ++i)
+          std::memcpy(target + static_cast<size_t>(i) * T * W, X + ((static_cast<size_t>(i) * Fc + Fc - 1) * T) * W,
+                      static_cast<size_t>(T) * W * sizeof(float));
+        rows_out = target;
+      }
+      linear(b.proj, Rq, ws.att.data(), W, target, W, true, Act::None, nullptr);
+      layernorm(target, ws.h.data(), Rq, W, b.n2w.data(), b.n2b.data(), s.p_eps, nullptr);
+      linear(b.fc1, Rq, ws.h.data(), W, ws.mid.data(), hidden, false, Act::Gelu, nullptr);
+      linear(b.fc2, Rq, ws.mid.data(), hidden, target, W, true, Act::None, nullptr);
+    }
+    if (rows_out == X && Fc > 1) {
+      // depth 0: no block compacted the last frame.
+      for (int i = 0; i < n; ++i)
+        std::memcpy(ws.out.data() + static_cast<size_t>(i) * T * W, X + ((static_cast<size_t>(i) * Fc + Fc - 1) * T) * W,
+                    static_cast<size_t>(T) * W * sizeof(float));
+      rows_out = ws.out.data();
+    }
+    prev_first = g_first;
+    prev_F = F;
     // Final norm on the last frame's tokens, then the head (or first d channels).
-    float* last = ws.out.data();
-    for (int i = 0; i < n; ++i)
-      layernorm(X + ((static_cast<size_t>(i) * F + F - 1) * T) * W, last + static_cast<size_t>(i) * T * W, T, W,
-                p_final_w.data(), p_final_b.data(), s.p_eps, nullptr);
+    float* last = ws.h.data();
+    layernorm(rows_out, last, n * T, W, p_final_w.data(), p_final_b.data(), s.p_eps, nullptr);
     for (int i = 0; i < n; ++i) {
       float* zt = traj + (static_cast<size_t>(i) * H + t) * L;
       const float* src = last + static_cast<size_t>(i) * T * W;

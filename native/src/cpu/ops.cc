@@ -91,42 +91,59 @@ void softmax_rows(float* x, int rows, int n, float scale) {
   for (int r = 0; r < rows; ++r) kt.softmax_row(x + static_cast<size_t>(r) * n, n, scale);
 }
 
-void attention(const float* qkv, float* out, int samples, int tokens, int width, int heads, int frame_tokens,
-               ThreadPool* pool) {
+void attention(const AttentionArgs& a, ThreadPool* pool) {
   const auto& kt = cpu::active_table();
-  const int dh = width / heads;
-  const int ld = 3 * width;
+  const int dh = a.width / a.heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  const int Tq = a.q_tokens, Tk = a.kv_tokens;
   auto body = [&](int64_t task, int) {
-    const int s = static_cast<int>(task / heads), h = static_cast<int>(task % heads);
-    const float* base = qkv + static_cast<size_t>(s) * tokens * ld;
-    const float* q = base + h * dh;
-    const float* k = base + width + h * dh;
-    const float* v = base + 2 * width + h * dh;
+    const int s = static_cast<int>(task / a.heads), h = static_cast<int>(task % a.heads);
+    const float* q = a.q + s * a.q_sample + h * dh;
+    const float* k = a.k + s * a.kv_sample + h * dh;
+    const float* v = a.v + s * a.kv_sample + h * dh;
     FloatBuffer& kp = thread_scratch(0);
     FloatBuffer& vp = thread_scratch(1);
     FloatBuffer& sc = thread_scratch(2);
-    kp.ensure(packed_size(tokens, dh));
-    vp.ensure(packed_size(dh, tokens));
-    sc.ensure(static_cast<size_t>(tokens) * tokens);
-    pack_b_nk(k, tokens, dh, ld, kp.data());
-    pack_b_kn(v, tokens, dh, ld, vp.data());
+    kp.ensure(packed_size(Tk, dh));
+    vp.ensure(packed_size(dh, Tk));
+    sc.ensure(static_cast<size_t>(Tq) * Tk);
+    pack_b_nk(k, Tk, dh, a.ldkv, kp.data());
+    pack_b_kn(v, Tk, dh, a.ldkv, vp.data());
     float* S = sc.data();
     // S = q k^T, then masked, scaled, stable softmax per row.
-    gemm(tokens, tokens, dh, q, ld, kp.data(), nullptr, S, tokens, false, Act::None, nullptr);
-    for (int i = 0; i < tokens; ++i) {
-      float* row = S + static_cast<size_t>(i) * tokens;
-      const int valid = frame_tokens > 0 ? std::min(tokens, (i / frame_tokens + 1) * frame_tokens) : tokens;
+    gemm(Tq, Tk, dh, q, a.ldq, kp.data(), nullptr, S, Tk, false, Act::None, nullptr);
+    for (int i = 0; i < Tq; ++i) {
+      float* row = S + static_cast<size_t>(i) * Tk;
+      const int pos = a.q_offset + i;
+      const int valid = a.frame_tokens > 0 ? std::min(Tk, (pos / a.frame_tokens + 1) * a.frame_tokens) : Tk;
       kt.softmax_row(row, valid, scale);
-      for (int j = valid; j < tokens; ++j) row[j] = 0.f;
+      for (int j = valid; j < Tk; ++j) row[j] = 0.f;
     }
-    gemm(tokens, dh, tokens, S, tokens, vp.data(), nullptr, out + static_cast<size_t>(s) * tokens * width + h * dh,
-         width, false, Act::None, nullptr);
+    gemm(Tq, dh, Tk, S, Tk, vp.data(), nullptr, a.out + s * a.out_sample + h * dh, a.ldo, false, Act::None, nullptr);
   };
-  const int64_t tasks = static_cast<int64_t>(samples) * heads;
+  const int64_t tasks = static_cast<int64_t>(a.samples) * a.heads;
   if (pool && pool->size() > 1 && tasks > 1) pool->parallel_for(tasks, body);
   else
     for (int64_t t = 0; t < tasks; ++t) body(t, 0);
+}
+
+void attention(const float* qkv, float* out, int samples, int tokens, int width, int heads, int frame_tokens,
+               ThreadPool* pool) {
+  AttentionArgs a;
+  a.q = qkv;
+  a.k = qkv + width;
+  a.v = qkv + 2 * width;
+  a.out = out;
+  a.ldq = a.ldkv = 3 * width;
+  a.ldo = width;
+  a.q_sample = a.kv_sample = static_cast<size_t>(tokens) * 3 * width;
+  a.out_sample = static_cast<size_t>(tokens) * width;
+  a.samples = samples;
+  a.q_tokens = a.kv_tokens = tokens;
+  a.width = width;
+  a.heads = heads;
+  a.frame_tokens = frame_tokens;
+  attention(a, pool);
 }
 
 void conv2d(const float* x, int channels, int height, int width, const PackedLinear& weight, int kernel, int stride,
