@@ -90,6 +90,26 @@ export class JepaTrainer {
     return this.steps;
   }
 
+  /** Optimizer moments plus, with an EMA target, its weights as `target.<name>`: what a resume needs besides the model. */
+  stateTensors(): Map<string, Float32Array> {
+    const out = this.optimizer.stateTensors();
+    if (this.target) for (const [name, p] of this.target.params) out.set(`target.${name}`, p.value);
+    return out;
+  }
+
+  /** Restores what stateTensors() saved, after `step` optimisation steps. */
+  loadState(tensors: ReadonlyMap<string, Float32Array>, step: number, where: string): void {
+    this.optimizer.loadState(tensors, step, where);
+    if (this.target) {
+      for (const [name, p] of this.target.params) {
+        const src = tensors.get(`target.${name}`);
+        if (!src || src.length !== p.value.length) throw new RangeError(`${where}: EMA target tensor 'target.${name}' is missing or has the wrong size`);
+        p.value.set(src);
+      }
+    }
+    this.steps = step;
+  }
+
   private check(b: SequenceBatch): void {
     const d = this.model.dims;
     if (b.inputSize !== d.inputSize) throw new BatchShapeError(`batch inputSize ${b.inputSize} does not match the encoder's ${d.inputSize}`);

@@ -38,6 +38,30 @@ export class AdamW {
     return this.steps;
   }
 
+  /** The moments by `<param>.exp_avg` / `<param>.exp_avg_sq` (views, not copies), for checkpoints. */
+  stateTensors(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [p, s] of this.state) {
+      out.set(`${p.name}.exp_avg`, s.m);
+      out.set(`${p.name}.exp_avg_sq`, s.v);
+    }
+    return out;
+  }
+
+  /** Restores moments and the step count saved by stateTensors(); every tensor must be present with its size. */
+  loadState(tensors: ReadonlyMap<string, Float32Array>, step: number, where: string): void {
+    for (const [p, s] of this.state) {
+      for (const [key, dst] of [[`${p.name}.exp_avg`, s.m], [`${p.name}.exp_avg_sq`, s.v]] as const) {
+        const src = tensors.get(key);
+        if (!src || src.length !== dst.length) {
+          throw new RangeError(`${where}: optimizer tensor '${key}' is ${src ? `${src.length} values` : 'missing'}, expected ${dst.length}; delete the file to restart the optimizer`);
+        }
+        dst.set(src);
+      }
+    }
+    this.steps = step;
+  }
+
   /** One update of every trainable Param from its .grad; lr overrides the configured rate (schedules). */
   update(lr = this.options.lr): void {
     this.steps += 1;

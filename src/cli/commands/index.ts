@@ -5,5 +5,6 @@ import { benchCommand, collectCommand } from './data';
 import { inspectCommand } from './inspect';
 import { recordCommand } from './record';
 import { replayCommand } from './replay';
+import { trainCommand } from './train';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, benchCommand, inspectCommand, recordCommand, replayCommand] as unknown as Command[];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, trainCommand, benchCommand, inspectCommand, recordCommand, replayCommand] as unknown as Command[];

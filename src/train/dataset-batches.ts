@@ -1,0 +1,133 @@
+/**
+ * Training windows from a simulated dataset (src/sim/dataset): every run of
+ * T + 1 consecutive observations of an episode with its T actions, turned
+ * into time-major SequenceBatches for the trainer. Observations are the
+ * proprio vector (mlp encoder: inputDim must equal the dataset's proprio
+ * size) or one camera's frames (cnn encoder: HWC uint8 → CHW in [0, 1];
+ * imageSize must equal the dataset's and inChannels must be 3). Images stay
+ * uint8 in memory and are converted per batch.
+ */
+import type { CheckpointConfig } from '../model/config';
+import { Xoshiro128 } from '../model/checkpoint';
+import { DatasetReader } from '../sim/dataset/reader';
+import type { SequenceBatch } from './synthetic';
+
+/** The dataset cannot feed this model (sizes or cameras do not match). */
+export class DatasetModelMismatchError extends Error {
+  override name = 'DatasetModelMismatchError';
+  constructor(dir: string, detail: string) {
+    super(`dataset '${dir}' does not fit the model: ${detail}`);
+  }
+}
+
+interface EpisodeData {
+  /** proprio: Float32Array [(L+1), P]; image: Uint8Array [(L+1), S, S, 3]. */
+  obs: Float32Array | Uint8Array;
+  actions: Float32Array;
+  length: number;
+}
+
+export class WindowDataset {
+  private constructor(
+    readonly kind: 'proprio' | 'image',
+    readonly inputSize: number,
+    readonly actionDim: number,
+    readonly steps: number,
+    private readonly episodes: EpisodeData[],
+    private readonly windows: [number, number][],
+    private readonly imageSize: number,
+  ) {}
+
+  /** Reads every episode of `dir` into memory and lists the windows of `steps` transitions. */
+  static async load(dir: string, config: CheckpointConfig, steps: number, camera?: string): Promise<WindowDataset> {
+    const reader = DatasetReader.open(dir);
+    const m = reader.manifest;
+    const enc = config.encoder;
+    if (m.actionDim !== config.action.dim) throw new DatasetModelMismatchError(dir, `actions have ${m.actionDim} dims, action.dim is ${config.action.dim}`);
+    let kind: 'proprio' | 'image';
+    let inputSize: number;
+    let cam = '';
+    if (enc.kind === 'mlp') {
+      kind = 'proprio';
+      inputSize = m.proprioNames.length;
+      if (enc.inputDim !== inputSize) throw new DatasetModelMismatchError(dir, `proprio has ${inputSize} values (${m.proprioNames.join(', ')}), encoder.inputDim is ${enc.inputDim}`);
+    } else if (enc.kind === 'cnn') {
+      kind = 'image';
+      cam = camera ?? m.cameras[0]!;
+      if (!m.cameras.includes(cam)) throw new DatasetModelMismatchError(dir, `no camera '${cam}' (has ${m.cameras.join(', ')})`);
+      if (enc.imageSize !== m.imageSize) throw new DatasetModelMismatchError(dir, `frames are ${m.imageSize} px, encoder.imageSize is ${enc.imageSize}`);
+      if (enc.inChannels !== 3) throw new DatasetModelMismatchError(dir, `frames are RGB, encoder.inChannels is ${enc.inChannels}`);
+      inputSize = 3 * m.imageSize * m.imageSize;
+    } else {
+      throw new DatasetModelMismatchError(dir, `training a ${enc.kind} encoder is not supported yet`);
+    }
+    const episodes: EpisodeData[] = [];
+    const windows: [number, number][] = [];
+    for await (const ep of reader.episodes()) {
+      const obs = kind === 'proprio' ? ep.proprio.slice() : ep.frames[cam]!.slice();
+      const e = episodes.length;
+      episodes.push({ obs, actions: ep.actions.slice(), length: ep.length });
+      for (let s = 0; s + steps <= ep.length; s++) windows.push([e, s]);
+    }
+    if (windows.length === 0) throw new DatasetModelMismatchError(dir, `no episode has ${steps} transitions`);
+    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize);
+  }
+
+  get windowCount(): number {
+    return this.windows.length;
+  }
+
+  /** Window order of one epoch (deterministic in seed and epoch). */
+  epochOrder(seed: number, epoch: number): number[] {
+    const rng = new Xoshiro128((seed * 7919 + epoch) >>> 0);
+    const order = this.windows.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rng.next() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  }
+
+  private writeObs(ep: EpisodeData, t: number, out: Float32Array, offset: number): void {
+    if (this.kind === 'proprio') {
+      out.set((ep.obs as Float32Array).subarray(t * this.inputSize, (t + 1) * this.inputSize), offset);
+      return;
+    }
+    const S = this.imageSize;
+    const px = S * S;
+    const src = ep.obs as Uint8Array;
+    const base = t * px * 3;
+    for (let p = 0; p < px; p++) for (let c = 0; c < 3; c++) out[offset + c * px + p] = src[base + p * 3 + c]! / 255;
+  }
+
+  /** The windows with these indices as one time-major batch. */
+  batch(indices: readonly number[]): SequenceBatch {
+    const B = indices.length;
+    const T = this.steps;
+    const A = this.actionDim;
+    const frames = new Float32Array((T + 1) * B * this.inputSize);
+    const actions = new Float32Array(T * B * A);
+    indices.forEach((w, b) => {
+      const [e, s] = this.windows[w]!;
+      const ep = this.episodes[e]!;
+      for (let t = 0; t <= T; t++) this.writeObs(ep, s + t, frames, (t * B + b) * this.inputSize);
+      for (let t = 0; t < T; t++) actions.set(ep.actions.subarray((s + t) * A, (s + t + 1) * A), (t * B + b) * A);
+    });
+    return { batch: B, steps: T, inputSize: this.inputSize, actionDim: A, frames, actions };
+  }
+
+  /** Up to `count` observations spread over the dataset [n, inputSize], for collapse diagnostics. */
+  sampleObservations(count: number): { frames: Float32Array; count: number } {
+    const all: [number, number][] = [];
+    this.episodes.forEach((ep, e) => {
+      for (let t = 0; t <= ep.length; t++) all.push([e, t]);
+    });
+    const n = Math.min(count, all.length);
+    const frames = new Float32Array(n * this.inputSize);
+    for (let i = 0; i < n; i++) {
+      const [e, t] = all[Math.floor((i * all.length) / n)]!;
+      this.writeObs(this.episodes[e]!, t, frames, i * this.inputSize);
+    }
+    return { frames, count: n };
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * A resumable training run on a simulated dataset: the train config file
+ * (zod schema below), the epoch loop, per-epoch collapse diagnostics, and the
+ * output folder:
+ *
+ *   config.json + model.safetensors   the checkpoint (src/model/checkpoint.ts),
+ *                                     metadata: command, seed, dataset manifest
+ *                                     sha256, git commit, epoch, step
+ *   optimizer.safetensors             AdamW moments (+ EMA target weights)
+ *   train-state.json                  epoch/step reached, config and dataset
+ *                                     hashes; written last, so it only ever
+ *                                     names a complete epoch
+ *   metrics.jsonl                     one line per epoch: losses, rank, std, time
+ *
+ * Re-running with the same --out resumes after the last complete epoch; a
+ * different config or dataset is refused rather than mixed in.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { initWeights, loadCheckpointTensors, saveCheckpoint } from '../model/checkpoint';
+import { type CheckpointConfig, parseCheckpointConfig } from '../model/config';
+import { readSafetensors, writeFileAtomic, writeSafetensors } from '../model/safetensors';
+import { MANIFEST_FILE } from '../sim/dataset/format';
+import { WindowDataset } from './dataset-batches';
+import { JepaTrainer, jepaOptionsSchema } from './jepa';
+import { loadTrainKernels } from './kernels';
+
+export const trainConfigSchema = z.strictObject({
+  /** The checkpoint config (src/model/config.ts) of the model to train. */
+  model: z.unknown(),
+  /** Camera to train a cnn encoder on (default: the dataset's first). */
+  camera: z.string().optional(),
+  epochs: z.number().int().positive().default(10),
+  batchSize: z.number().int().min(2).default(32),
+  /** Transitions per training window (T); the rollout uses up to this many steps. */
+  windowSteps: z.number().int().positive().default(3),
+  seed: z.number().int().nonnegative().default(0),
+  /** Observations the per-epoch collapse diagnostics encode. */
+  diagnosticFrames: z.number().int().min(2).default(512),
+  objective: jepaOptionsSchema.default(jepaOptionsSchema.parse({})),
+});
+export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+export class TrainConfigError extends Error {
+  override name = 'TrainConfigError';
+  constructor(file: string, problems: string[]) {
+    super(`${file}: invalid train config:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export class TrainResumeError extends Error {
+  override name = 'TrainResumeError';
+}
+
+export function parseTrainConfig(json: unknown, file: string): { train: TrainConfig; model: CheckpointConfig } {
+  const r = trainConfigSchema.safeParse(json);
+  if (!r.success) throw new TrainConfigError(file, r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  return { train: r.data, model: parseCheckpointConfig(r.data.model, `${file} (model)`) };
+}
+
+const stateSchema = z.strictObject({
+  epoch: z.number().int().nonnegative(),
+  step: z.number().int().nonnegative(),
+  configSha256: z.string(),
+  datasetSha256: z.string(),
+});
+
+export interface EpochReport {
+  epoch: number;
+  epochs: number;
+  step: number;
+  loss: number;
+  prediction: number;
+  rollout: number;
+  regularizer: number;
+  effectiveRank: number;
+  meanStd: number;
+  minStd: number;
+  step_ms: number;
+  epoch_s: number;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  loss: number;
+}
+
+export interface TrainRunOptions {
+  data: string;
+  configFile: string;
+  out: string;
+  /** Recorded in the checkpoint metadata. */
+  command: string;
+  onProgress?: (p: TrainProgress) => void;
+  onEpoch?: (r: EpochReport) => void;
+}
+
+function sha256(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function gitCommit(): string {
+  const r = spawnSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+/** Trains (or resumes) and returns the per-epoch reports of this invocation. */
+export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
+  const configText = await fsp.readFile(o.configFile, 'utf8');
+  let configJson: unknown;
+  try {
+    configJson = JSON.parse(configText);
+  } catch (e) {
+    throw new TrainConfigError(o.configFile, [`not valid JSON: ${(e as Error).message}`]);
+  }
+  const { train, model: modelConfig } = parseTrainConfig(configJson, o.configFile);
+  // epochs is left out so a finished run can be extended by raising it.
+  const configSha256 = sha256(JSON.stringify({ ...train, epochs: null }));
+  const datasetSha256 = sha256(readFileSync(path.join(o.data, MANIFEST_FILE)));
+  const data = await WindowDataset.load(o.data, modelConfig, train.windowSteps, train.camera);
+
+  const stateFile = path.join(o.out, 'train-state.json');
+  let startEpoch = 0;
+  let weights = initWeights(modelConfig, train.seed);
+  let resume: z.infer<typeof stateSchema> | null = null;
+  if (existsSync(stateFile)) {
+    const parsed = stateSchema.safeParse(JSON.parse(await fsp.readFile(stateFile, 'utf8')));
+    if (!parsed.success) throw new TrainResumeError(`${stateFile} is not a train state file; use another --out or delete it`);
+    resume = parsed.data;
+    if (resume.configSha256 !== configSha256) throw new TrainResumeError(`${o.out} was trained with a different config; use another --out or delete the folder to start over`);
+    if (resume.datasetSha256 !== datasetSha256) throw new TrainResumeError(`${o.out} was trained on a different dataset (manifest changed); use another --out`);
+    weights = await loadCheckpointTensors(o.out, modelConfig);
+    startEpoch = resume.epoch;
+  }
+  const trainer = new JepaTrainer(loadTrainKernels(), modelConfig, weights, train.objective);
+  if (resume) {
+    const optFile = path.join(o.out, 'optimizer.safetensors');
+    const st = await readSafetensors(optFile);
+    const tensors = new Map(st.entries.map((e) => [e.name, st.float32(e.name)]));
+    trainer.loadState(tensors, resume.step, optFile);
+  }
+
+  const diag = data.sampleObservations(train.diagnosticFrames);
+  const B = Math.min(train.batchSize, data.windowCount);
+  const reports: EpochReport[] = [];
+  for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+    const t0 = performance.now();
+    const order = data.epochOrder(train.seed, epoch);
+    const batches = Math.max(1, Math.floor(order.length / B));
+    const sums = { loss: 0, prediction: 0, rollout: 0, regularizer: 0, ms: 0 };
+    for (let i = 0; i < batches; i++) {
+      const stats = trainer.trainStep(data.batch(order.slice(i * B, (i + 1) * B)));
+      sums.loss += stats.loss;
+      sums.prediction += stats.prediction;
+      sums.rollout += stats.rollout;
+      sums.regularizer += stats.regularizer;
+      sums.ms += stats.step_ms;
+      if (!Number.isFinite(stats.loss)) throw new RangeError(`training diverged at epoch ${epoch + 1}, batch ${i + 1} (loss ${stats.loss}); lower objective.optimizer.lr`);
+      o.onProgress?.({ epoch: epoch + 1, epochs: train.epochs, batch: i + 1, batches, loss: stats.loss });
+      // Let the event loop breathe between steps (progress output, signals).
+      if (i % 8 === 7) await new Promise((r) => setImmediate(r));
+    }
+    const d = trainer.diagnostics(diag.frames, diag.count);
+    const report: EpochReport = {
+      epoch: epoch + 1,
+      epochs: train.epochs,
+      step: trainer.step,
+      loss: sums.loss / batches,
+      prediction: sums.prediction / batches,
+      rollout: sums.rollout / batches,
+      regularizer: sums.regularizer / batches,
+      effectiveRank: d.effectiveRank,
+      meanStd: d.meanStd,
+      minStd: d.minStd,
+      step_ms: sums.ms / batches,
+      epoch_s: (performance.now() - t0) / 1000,
+    };
+    await saveCheckpoint(o.out, modelConfig, trainer.model.tensors(), {
+      metadata: {
+        command: o.command,
+        seed: String(train.seed),
+        dataset_manifest_sha256: datasetSha256,
+        train_config_sha256: configSha256,
+        git_commit: gitCommit(),
+        epoch: String(epoch + 1),
+        step: String(trainer.step),
+      },
+    });
+    await writeSafetensors(path.join(o.out, 'optimizer.safetensors'), trainer.stateTensors(), { step: String(trainer.step) });
+    await fsp.appendFile(path.join(o.out, 'metrics.jsonl'), `${JSON.stringify(report)}\n`);
+    await writeFileAtomic(stateFile, `${JSON.stringify({ epoch: epoch + 1, step: trainer.step, configSha256, datasetSha256 }, null, 2)}\n`);
+    reports.push(report);
+    o.onEpoch?.(report);
+  }
+  return reports;
+}
