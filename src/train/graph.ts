@@ -220,6 +220,100 @@ export class Graph {
     });
   }
 
+  /** y[i] = x[i] · gamma[i mod dim] (LayerScale). */
+  scale(x: Node, gamma: Param, dim: number): Node {
+    const y = new Float32Array(x.value.length);
+    for (let i = 0; i < y.length; i++) y[i] = x.value[i]! * gamma.value[i % dim]!;
+    return this.push(node(y, this.needs(x, gamma)), (dY) => {
+      if (gamma.trainable) for (let i = 0; i < dY.length; i++) gamma.grad[i % dim] += dY[i]! * x.value[i]!;
+      this.accumulate(x, (d) => {
+        for (let i = 0; i < d.length; i++) d[i] = dY[i]! * gamma.value[i % dim]!;
+      });
+    });
+  }
+
+  /** y[i] = x[i] + p[i mod period] (position embeddings; period ≤ p's length, p read from 0). */
+  addBroadcast(x: Node, p: Param, period: number): Node {
+    if (period > p.value.length || x.value.length % period !== 0) throw new GraphShapeError('addBroadcast', `${p.name}: period ${period} does not fit ${x.value.length} values / a tensor of ${p.value.length}`);
+    const y = new Float32Array(x.value.length);
+    for (let i = 0; i < y.length; i++) y[i] = x.value[i]! + p.value[i % period]!;
+    return this.push(node(y, this.needs(x, p)), (dY) => {
+      if (p.trainable) for (let i = 0; i < dY.length; i++) p.grad[i % period] += dY[i]!;
+      this.accumulate(x, (d) => d.set(dY));
+    });
+  }
+
+  /** [images, C, P] → [images, P, C] (conv channel-major output to token-major). */
+  transposeLast(x: Node, images: number, C: number, P: number): Node {
+    const y = new Float32Array(x.value.length);
+    for (let b = 0; b < images; b++) for (let c = 0; c < C; c++) for (let p = 0; p < P; p++) y[(b * P + p) * C + c] = x.value[(b * C + c) * P + p]!;
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (d) => {
+        for (let b = 0; b < images; b++) for (let c = 0; c < C; c++) for (let p = 0; p < P; p++) d[(b * C + c) * P + p] = dY[(b * P + p) * C + c]!;
+      });
+    });
+  }
+
+  /** [samples, P, D] → [samples, 1 + P, D] with the token `t` ([D]) first in every sample (cls token). */
+  prependToken(x: Node, t: Param, samples: number, P: number, D: number): Node {
+    const y = new Float32Array(samples * (1 + P) * D);
+    for (let b = 0; b < samples; b++) {
+      y.set(t.value.subarray(0, D), b * (1 + P) * D);
+      y.set(x.value.subarray(b * P * D, (b + 1) * P * D), (b * (1 + P) + 1) * D);
+    }
+    return this.push(node(y, this.needs(x, t)), (dY) => {
+      if (t.trainable) for (let b = 0; b < samples; b++) for (let c = 0; c < D; c++) t.grad[c] += dY[b * (1 + P) * D + c]!;
+      this.accumulate(x, (d) => {
+        for (let b = 0; b < samples; b++) d.set(dY.subarray((b * (1 + P) + 1) * D, (b + 1) * (1 + P) * D), b * P * D);
+      });
+    });
+  }
+
+  /** Tokens [start, start + count) of each of `samples` sequences of `tokens` × D → [samples, count, D]. */
+  selectTokens(x: Node, samples: number, tokens: number, D: number, start: number, count: number): Node {
+    const y = new Float32Array(samples * count * D);
+    for (let b = 0; b < samples; b++) y.set(x.value.subarray((b * tokens + start) * D, (b * tokens + start + count) * D), b * count * D);
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (d) => {
+        d.fill(0);
+        for (let b = 0; b < samples; b++) d.set(dY.subarray(b * count * D, (b + 1) * count * D), (b * tokens + start) * D);
+      });
+    });
+  }
+
+  /** Columns [0, keep) of x [rows, width] → [rows, keep]. */
+  leadingColumns(x: Node, rows: number, width: number, keep: number): Node {
+    const y = new Float32Array(rows * keep);
+    for (let r = 0; r < rows; r++) y.set(x.value.subarray(r * width, r * width + keep), r * keep);
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (d) => {
+        d.fill(0);
+        for (let r = 0; r < rows; r++) d.set(dY.subarray(r * keep, (r + 1) * keep), r * width);
+      });
+    });
+  }
+
+  /** Each row of x [rows, dim] repeated `times` times consecutively → [rows·times, dim]. */
+  repeatRows(x: Node, rows: number, dim: number, times: number): Node {
+    const y = new Float32Array(rows * times * dim);
+    for (let r = 0; r < rows; r++) for (let t = 0; t < times; t++) y.set(x.value.subarray(r * dim, (r + 1) * dim), (r * times + t) * dim);
+    return this.push(node(y, this.needs(x)), (dY) => {
+      this.accumulate(x, (d) => {
+        d.fill(0);
+        for (let r = 0; r < rows; r++) for (let t = 0; t < times; t++) for (let c = 0; c < dim; c++) d[r * dim + c] += dY[(r * times + t) * dim + c]!;
+      });
+    });
+  }
+
+  /** Multi-head softmax attention on qkv [samples·tokens, 3·width] ([q | k | v]) → [samples·tokens, width]. */
+  attention(qkv: Node, samples: number, tokens: number, width: number, heads: number, frameTokens: number): Node {
+    const out = new Float32Array(samples * tokens * width);
+    this.k.attention({ qkv: qkv.value, out, samples, tokens, width, heads, frameTokens });
+    return this.push(node(out, this.needs(qkv)), (dOut) => {
+      this.accumulate(qkv, (dQkv) => this.k.attentionBackward({ qkv: qkv.value, dOut, dQkv, samples, tokens, width, heads, frameTokens }));
+    });
+  }
+
   /** Runs the tape backwards from the given (node, dLoss/dnode) seeds. The tape is consumed. */
   backward(seeds: readonly (readonly [Node, Float32Array])[]): void {
     if (!this.record) throw new GraphShapeError('backward', 'this graph was built with record: false');

@@ -81,6 +81,9 @@ export class JepaTrainer {
   ) {
     this.options = jepaOptionsSchema.parse(options);
     this.model = new TrainableModel(config, weights);
+    if (this.model.dims.latentTokens !== 1) {
+      throw new BatchShapeError(`the JEPA trainer needs one latent token per frame (latent.tokens is ${this.model.dims.latentTokens}); use a 'cls' ViT output or an mlp/cnn encoder`);
+    }
     if (this.options.freezeEncoder) this.model.setTrainable('encoder.', false);
     this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, weights) : null;
     this.optimizer = new AdamW(k, [...this.model.params.values()], this.options.optimizer);

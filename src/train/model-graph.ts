@@ -2,13 +2,12 @@
  * The trainable form of a checkpoint's encoder and predictor: parameters named
  * exactly as src/model/tensors.ts, and batched forward passes recorded on a
  * Graph (./graph) with the math of src/model/config.ts. Architectures: the
- * mlp and cnn encoders and the mlp predictor (residual or not). ViT encoders
- * and transformer predictors are refused with UnsupportedArchitectureError
- * (their backward ops exist natively; the graph for them is not built yet).
+ * mlp, cnn and ViT encoders, the mlp predictor (residual or not) and the
+ * transformer predictor (frame-causal window, concat or add conditioning).
  */
 import type { CheckpointConfig } from '../model/config';
 import { modelDims } from '../model/config';
-import { cnnShapes, expectedTensors } from '../model/tensors';
+import { cnnShapes, expectedTensors, mlpHidden } from '../model/tensors';
 import { type Graph, type Node, Param } from './graph';
 
 /** eps of the mlp/cnn LayerNorms and the cnn GroupNorms (config.ts). */
@@ -36,8 +35,6 @@ export class TrainableModel {
     readonly config: CheckpointConfig,
     weights: ReadonlyMap<string, Float32Array>,
   ) {
-    if (config.encoder.kind === 'vit') throw new UnsupportedArchitectureError('encoder', 'vit');
-    if (config.predictor.kind === 'transformer') throw new UnsupportedArchitectureError('predictor', 'transformer');
     this.dims = modelDims(config);
     for (const spec of expectedTensors(config)) {
       const w = weights.get(spec.name);
@@ -110,7 +107,57 @@ export class TrainableModel {
     return g.linear(h, batch, this.param(`${prefix}.layers.${L}.weight`), this.param(`${prefix}.layers.${L}.bias`), d, outDim);
   }
 
-  /** frames [batch, inputSize] → latents [batch, latent.dim]. */
+  /** Pre-norm block over `samples` sequences of `tokens` tokens: x += ls1(attn(norm1 x)); x += ls2(mlp(norm2 x)). */
+  private block(
+    g: Graph,
+    prefix: string,
+    x: Node,
+    samples: number,
+    tokens: number,
+    W: number,
+    o: { heads: number; mlpRatio: number; eps: number; qkvBias: boolean; layerScale: boolean; frameTokens: number },
+  ): Node {
+    const rows = samples * tokens;
+    const p = (n: string) => this.param(`${prefix}.${n}`);
+    const n1 = g.layerNorm(x, rows, W, p('norm1.weight'), p('norm1.bias'), o.eps);
+    const qkv = g.linear(n1, rows, p('attn.qkv.weight'), o.qkvBias ? p('attn.qkv.bias') : undefined, W, 3 * W);
+    const att = g.attention(qkv, samples, tokens, W, o.heads, o.frameTokens);
+    let a = g.linear(att, rows, p('attn.proj.weight'), p('attn.proj.bias'), W, W);
+    if (o.layerScale) a = g.scale(a, p('ls1.gamma'), W);
+    const h = g.add(x, a);
+    const n2 = g.layerNorm(h, rows, W, p('norm2.weight'), p('norm2.bias'), o.eps);
+    const hidden = mlpHidden(W, o.mlpRatio);
+    const f1 = g.activation(g.linear(n2, rows, p('mlp.fc1.weight'), p('mlp.fc1.bias'), W, hidden), 'gelu');
+    let m = g.linear(f1, rows, p('mlp.fc2.weight'), p('mlp.fc2.bias'), hidden, W);
+    if (o.layerScale) m = g.scale(m, p('ls2.gamma'), W);
+    return g.add(h, m);
+  }
+
+  /** ViT tokens after the final norm: [batch, 1 + P, embedDim]. */
+  private vitTokens(g: Graph, x: Node, batch: number): { tokens: Node; count: number } {
+    const enc = this.config.encoder;
+    if (enc.kind !== 'vit') throw new UnsupportedArchitectureError('encoder', enc.kind);
+    const D = enc.embedDim;
+    const conv = g.conv2d(
+      x,
+      { images: batch, inC: enc.inChannels, inH: enc.imageSize, inW: enc.imageSize, outC: D, kernel: enc.patchSize, stride: enc.patchSize, padding: 0 },
+      this.param('encoder.patch_embed.proj.weight'),
+      this.param('encoder.patch_embed.proj.bias'),
+    );
+    const P = conv.outH * conv.outW;
+    let h = g.transposeLast(conv.out, batch, D, P);
+    h = g.prependToken(h, this.param('encoder.cls_token'), batch, P, D);
+    h = g.addBroadcast(h, this.param('encoder.pos_embed'), (1 + P) * D);
+    for (let i = 0; i < enc.depth; i++) {
+      h = this.block(g, `encoder.blocks.${i}`, h, batch, 1 + P, D, {
+        heads: enc.numHeads, mlpRatio: enc.mlpRatio, eps: enc.eps, qkvBias: enc.qkvBias, layerScale: enc.layerScale, frameTokens: 0,
+      });
+    }
+    h = g.layerNorm(h, batch * (1 + P), D, this.param('encoder.norm.weight'), this.param('encoder.norm.bias'), enc.eps);
+    return { tokens: h, count: 1 + P };
+  }
+
+  /** frames [batch, inputSize] → latents [batch, latent.tokens · latent.dim]. */
   encode(g: Graph, frames: Float32Array, batch: number): Node {
     if (frames.length !== batch * this.dims.inputSize) {
       throw new RangeError(`encode: frames hold ${frames.length} values, expected ${batch}×${this.dims.inputSize}`);
@@ -149,16 +196,47 @@ export class TrainableModel {
       z = g.linear(features, batch, this.param('encoder.head.weight'), this.param('encoder.head.bias'), fdim, D);
       outputNorm = enc.outputNorm;
     } else {
-      throw new UnsupportedArchitectureError('encoder', enc.kind);
+      const { tokens, count } = this.vitTokens(g, x, batch);
+      if (enc.output === 'cls') return g.selectTokens(tokens, batch, count, D, 0, 1);
+      if (enc.output === 'patch') return g.selectTokens(tokens, batch, count, D, 1, count - 1);
+      return tokens;
     }
     if (outputNorm) z = g.layerNorm(z, batch, D, this.param('encoder.out_norm.weight'), this.param('encoder.out_norm.bias'), NORM_EPS);
     return z;
   }
 
-  /** z [batch, latent.dim], actions [batch, action.dim] → ẑ_{t+1} [batch, latent.dim]. */
+  /**
+   * Transformer predictor over windows of F frames: latents [batch, F, T·dim]
+   * (oldest first), actions [batch, F, A] → outputs of every window token
+   * [batch, F·T, dim]; the tokens of frame f predict z_{f+1}.
+   */
+  predictWindow(g: Graph, latents: Node, actions: Node, batch: number, F: number): Node {
+    const pred = this.config.predictor;
+    if (pred.kind !== 'transformer') throw new UnsupportedArchitectureError('predictor', `${pred.kind} (predictWindow)`);
+    if (F < 1 || F > pred.historyLength) throw new RangeError(`predictWindow: window of ${F} frames; expected 1..${pred.historyLength}`);
+    const { latentDim: D, latentTokens: T, actionDim: A, predictorWidth: W } = this.dims;
+    const E = pred.actionEmbedDim;
+    const rows = batch * F * T;
+    const e = g.linear(actions, batch * F, this.param('predictor.action_embed.weight'), this.param('predictor.action_embed.bias'), A, E);
+    const eTok = g.repeatRows(e, batch * F, E, T);
+    let h = pred.actionConditioning === 'concat' ? g.concat(latents, D, eTok, E, rows) : g.add(latents, eTok);
+    h = g.addBroadcast(h, this.param('predictor.pos_embed'), F * T * W);
+    for (let i = 0; i < pred.depth; i++) {
+      h = this.block(g, `predictor.blocks.${i}`, h, batch, F * T, W, {
+        heads: pred.numHeads, mlpRatio: pred.mlpRatio, eps: pred.eps, qkvBias: pred.qkvBias, layerScale: false, frameTokens: T,
+      });
+    }
+    h = g.layerNorm(h, rows, W, this.param('predictor.norm.weight'), this.param('predictor.norm.bias'), pred.eps);
+    return pred.outputHead ? g.linear(h, rows, this.param('predictor.head.weight'), this.param('predictor.head.bias'), W, D) : g.leadingColumns(h, rows, W, D);
+  }
+
+  /**
+   * One step: z [batch, latentSize], actions [batch, action.dim] → ẑ_{t+1}
+   * [batch, latentSize]. A transformer predictor sees a one-frame window.
+   */
   predict(g: Graph, z: Node, actions: Node, batch: number): Node {
     const pred = this.config.predictor;
-    if (pred.kind !== 'mlp') throw new UnsupportedArchitectureError('predictor', pred.kind);
+    if (pred.kind === 'transformer') return this.predictWindow(g, z, actions, batch, 1);
     const D = this.dims.latentDim;
     const A = this.dims.actionDim;
     const x = g.concat(z, D, actions, A, batch);

@@ -1,19 +1,19 @@
 /**
- * The training graph of the shipped small architectures (mlp and cnn
- * encoders, residual mlp predictor) on tiny configs: its float32 forward
+ * The training graph of every architecture (mlp, cnn and ViT encoders; mlp
+ * and transformer predictors) on tiny configs: its float32 forward
  * equals the float64 reference forward (src/addon/reference/forward.ts, the
  * contract math), and the gradient of a loss through encoder, one predictor
  * step and a two-step rollout (the predictor used twice) equals central finite
  * differences of the float64 reference forward for every weight element.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeOne, predictStep } from '../../src/addon/reference/forward';
-import { parseCheckpointConfig, type CheckpointConfig } from '../../src/model/config';
+import { encodeOne, predictorTokens, predictStep } from '../../src/addon/reference/forward';
+import { modelDims, parseCheckpointConfig, type CheckpointConfig } from '../../src/model/config';
 import { initWeights } from '../../src/model/checkpoint';
 import { Graph } from '../../src/train/graph';
 import { loadTrainKernels, trainKernelsAvailable } from '../../src/train/kernels';
 import { TrainableModel, UnsupportedArchitectureError } from '../../src/train/model-graph';
-import { dot, randomArray, relErr } from './grad-helpers';
+import { dot, numericGrad, randomArray, relErr } from './grad-helpers';
 
 const available = trainKernelsAvailable();
 
@@ -40,6 +40,33 @@ const cnnConfig = parseCheckpointConfig({
   predictor: { kind: 'mlp', hiddenDims: [4], activation: 'tanh', layerNorm: false, residual: true },
 });
 
+const vitClsConfig = parseCheckpointConfig({
+  format: 'jepa-runtime.checkpoint/1',
+  name: 'tiny-vit-cls',
+  latent: { tokens: 1, dim: 4 },
+  action: { dim: 2 },
+  encoder: { kind: 'vit', inChannels: 2, imageSize: 4, patchSize: 2, embedDim: 4, depth: 1, numHeads: 2, mlpRatio: 1.5, layerScale: true, eps: 1e-6, output: 'cls' },
+  predictor: { kind: 'mlp', hiddenDims: [5], activation: 'silu', residual: true },
+});
+
+const vitPatchConfig = parseCheckpointConfig({
+  format: 'jepa-runtime.checkpoint/1',
+  name: 'tiny-vit-patch-transformer',
+  latent: { tokens: 4, dim: 4 },
+  action: { dim: 2 },
+  encoder: { kind: 'vit', inChannels: 1, imageSize: 4, patchSize: 2, embedDim: 4, depth: 1, numHeads: 1, mlpRatio: 1, qkvBias: false, output: 'patch' },
+  predictor: { kind: 'transformer', depth: 1, numHeads: 2, mlpRatio: 1, historyLength: 2, actionEmbedDim: 2, actionConditioning: 'concat' },
+});
+
+const mlpTransformerConfig = parseCheckpointConfig({
+  format: 'jepa-runtime.checkpoint/1',
+  name: 'tiny-mlp-transformer-add',
+  latent: { tokens: 1, dim: 4 },
+  action: { dim: 2 },
+  encoder: { kind: 'mlp', inputDim: 3, hiddenDims: [5] },
+  predictor: { kind: 'transformer', depth: 2, numHeads: 2, mlpRatio: 2, historyLength: 3, actionEmbedDim: 4, actionConditioning: 'add', outputHead: false },
+});
+
 const cnnAvgConfig = parseCheckpointConfig({
   ...cnnConfig,
   name: 'tiny-cnn-avgpool',
@@ -56,8 +83,8 @@ interface Batch {
 }
 
 function makeBatch(cfg: CheckpointConfig, B: number, seed: number): Batch {
-  const inSize = cfg.encoder.kind === 'mlp' ? cfg.encoder.inputDim : 2 * 36;
-  const D = cfg.latent.dim, A = cfg.action.dim;
+  const inSize = modelDims(cfg).inputSize;
+  const D = modelDims(cfg).latentSize, A = cfg.action.dim;
   return {
     frames: randomArray(B * inSize, seed, 0, 1),
     a1: randomArray(B * A, seed + 1),
@@ -70,7 +97,7 @@ function makeBatch(cfg: CheckpointConfig, B: number, seed: number): Batch {
 
 /** loss = Σ G1·z + Σ G2·p1 + Σ G3·p2 with z = enc(frame), p1 = pred(z, a1), p2 = pred(p1, a2), in float64. */
 function referenceLoss(cfg: CheckpointConfig, weights: Map<string, Float64Array>, b: Batch, B: number): number {
-  const D = cfg.latent.dim, A = cfg.action.dim;
+  const D = modelDims(cfg).latentSize, A = cfg.action.dim;
   const inSize = b.frames.length / B;
   let loss = 0;
   for (let i = 0; i < B; i++) {
@@ -83,7 +110,7 @@ function referenceLoss(cfg: CheckpointConfig, weights: Map<string, Float64Array>
 }
 
 describe.skipIf(!available)('training graph (mlp / cnn encoders, mlp predictor)', () => {
-  for (const cfg of [mlpConfig, cnnConfig, cnnAvgConfig]) {
+  for (const cfg of [mlpConfig, cnnConfig, cnnAvgConfig, vitClsConfig, vitPatchConfig, mlpTransformerConfig]) {
     it(`${cfg.name}: batched float32 forward equals the float64 reference forward`, () => {
       const B = 4;
       const model = new TrainableModel(cfg, initWeights(cfg, 7));
@@ -92,7 +119,7 @@ describe.skipIf(!available)('training graph (mlp / cnn encoders, mlp predictor)'
       const z = model.encode(g, b.frames, B);
       const p = model.predict(g, z, g.constant(b.a1), B);
       const w = model.tensors();
-      const D = cfg.latent.dim, A = cfg.action.dim;
+      const D = modelDims(cfg).latentSize, A = cfg.action.dim;
       const inSize = b.frames.length / B;
       for (let i = 0; i < B; i++) {
         const zr = encodeOne(cfg, w, b.frames.subarray(i * inSize, (i + 1) * inSize));
@@ -161,11 +188,40 @@ describe.skipIf(!available)('training graph (mlp / cnn encoders, mlp predictor)'
     expect(model.param('predictor.layers.0.weight').grad.some((v) => v !== 0)).toBe(true);
   });
 
-  it('refuses a transformer predictor with a message naming the part', () => {
-    const cfg = parseCheckpointConfig({
-      ...mlpConfig,
-      predictor: { kind: 'transformer', depth: 1, numHeads: 1, historyLength: 2, actionEmbedDim: 2 },
-    });
-    expect(() => new TrainableModel(cfg, initWeights(cfg, 1))).toThrow(UnsupportedArchitectureError);
+  it('transformer predictor over a 2-frame window: outputs and latent/weight gradients match the reference', () => {
+    const cfg = vitPatchConfig;
+    const B = 2, F = 2, L = modelDims(cfg).latentSize, A = cfg.action.dim;
+    const model = new TrainableModel(cfg, initWeights(cfg, 9));
+    const lat = randomArray(B * F * L, 41);
+    const act = randomArray(B * F * A, 42);
+    const G = randomArray(B * F * L, 43);
+    const g = new Graph(loadTrainKernels());
+    const zin = g.leaf(lat);
+    const out = model.predictWindow(g, zin, g.constant(act), B, F);
+    g.backward([[out, G]]);
+    const weights = new Map([...model.params].map(([k, p]) => [k, Float64Array.from(p.value)]));
+    const lat64 = Float64Array.from(lat);
+    const loss = () => {
+      let s = 0;
+      for (let b = 0; b < B; b++) {
+        const y = predictorTokens(cfg, weights, lat64.subarray(b * F * L, (b + 1) * F * L), act.subarray(b * F * A, (b + 1) * F * A), F);
+        s += dot(G.subarray(b * F * L, (b + 1) * F * L), y);
+      }
+      return s;
+    };
+    for (let b = 0; b < B; b++) {
+      const y = predictorTokens(cfg, weights, lat.subarray(b * F * L, (b + 1) * F * L), act.subarray(b * F * A, (b + 1) * F * A), F);
+      expect(relErr(out.value.subarray(b * F * L, (b + 1) * F * L), y)).toBeLessThan(1e-4);
+    }
+    expect(relErr(zin.grad!, numericGrad(lat64, loss))).toBeLessThan(1e-3);
+    for (const name of ['predictor.blocks.0.attn.qkv.weight', 'predictor.pos_embed', 'predictor.action_embed.weight', 'predictor.head.bias']) {
+      expect(relErr(model.param(name).grad, numericGrad(weights.get(name)!, loss)), name).toBeLessThan(1e-3);
+    }
+  });
+
+  it('predictWindow refuses an mlp predictor with a message naming the part', () => {
+    const model = new TrainableModel(mlpConfig, initWeights(mlpConfig, 1));
+    const g = new Graph(loadTrainKernels());
+    expect(() => model.predictWindow(g, g.constant(new Float32Array(3)), g.constant(new Float32Array(2)), 1, 1)).toThrow(UnsupportedArchitectureError);
   });
 });
