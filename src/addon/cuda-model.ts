@@ -121,6 +121,8 @@ export interface CudaBindings {
    * (accumulated), adamw returns the updated param, m, v.
    */
   cudaGradForTest(name: CudaGradName, args: Record<string, unknown>): Record<string, Float32Array>;
+  /** The CEM sampler's Philox4x32-10 evaluated on the host (no device needed): four 32-bit words. */
+  cudaPhiloxForTest(counter: [number, number, number, number], key: [number, number]): number[];
 }
 
 export type CudaGradName = 'linear' | 'layernorm' | 'activation' | 'attention' | 'conv2d' | 'adamw';
@@ -135,6 +137,7 @@ const bindingsSchema = z.object({
   cudaDeviceCheck: z.custom<CudaBindings['cudaDeviceCheck']>((v) => typeof v === 'function'),
   cudaOpForTest: z.custom<CudaBindings['cudaOpForTest']>((v) => typeof v === 'function'),
   cudaGradForTest: z.custom<CudaBindings['cudaGradForTest']>((v) => typeof v === 'function'),
+  cudaPhiloxForTest: z.custom<CudaBindings['cudaPhiloxForTest']>((v) => typeof v === 'function'),
 });
 
 /** The addon's CUDA bindings, or a CudaDeviceError saying why the addon has none. */

@@ -20,7 +20,9 @@
  * Without a CUDA device (this repository's CI) each GPU test is skipped and
  * the reason (the CUDA error string) is printed. What runs everywhere: the
  * build compiled the CUDA sources when nvcc is present, the refusal without a
- * device (`no CUDA device: ...`), and the TypeScript-side argument checks of
+ * device (`no CUDA device: ...`), the sampler's Philox generator (host build
+ * of the same __host__ __device__ code) against the Random123 known-answer
+ * vectors, and the TypeScript-side argument checks of
  * CudaWorldModel and CudaCemPlanner, on a fake native handle that fails the
  * test if it is reached.
  */
@@ -111,6 +113,14 @@ describe('CUDA build and refusal (no GPU needed)', () => {
       caught = e;
     }
     expect((caught as { code?: string }).code).toBe('CUDA_NO_DEVICE');
+  });
+
+  it.skipIf(!addonBuilt || !info?.compiled)('the CEM sampler\'s Philox4x32-10 reproduces the Random123 known-answer vectors', () => {
+    const philox = cudaBindings().cudaPhiloxForTest;
+    const hex = (w: number[]) => w.map((x) => x.toString(16).padStart(8, '0')).join(' ');
+    expect(hex(philox([0, 0, 0, 0], [0, 0]))).toBe('6627e8d5 e169c58d bc57ac4c 9b00dbd8');
+    expect(hex(philox([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff]))).toBe('408f276d 41c83b0e a20bc7c6 6d5451fd');
+    expect(hex(philox([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]))).toBe('d16cfe09 94fdcceb 5001e420 24126ea1');
   });
 
   it.skipIf(!addonBuilt || !info?.compiled)('a single CUDA op refuses a wrongly sized array before any device work', () => {

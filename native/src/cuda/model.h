@@ -150,6 +150,9 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// Philox4x32-10 of the CEM sampler, evaluated on the host (no device needed): known-answer tests.
+void philoxForTest(const std::uint32_t counter[4], const std::uint32_t key[2], std::uint32_t out[4]);
+
 // Throws NoDeviceError unless a CUDA device is usable; selects device 0.
 void requireDevice();
 

@@ -13,27 +13,13 @@
 #include <cstring>
 
 #include "cuda/model_impl.cuh"
+#include "cuda/philox.cuh"
 
 namespace jepa::cuda {
 
 namespace {
 
 constexpr int kMaxSamples = 4096;  // top-k sorts all energies in one block's shared memory
-
-struct Philox {
-  static constexpr unsigned M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-  __device__ static uint4 draw(uint4 c, uint2 k) {
-#pragma unroll
-    for (int r = 0; r < 10; ++r) {
-      const unsigned hi0 = __umulhi(M0, c.x), lo0 = M0 * c.x;
-      const unsigned hi1 = __umulhi(M1, c.z), lo1 = M1 * c.z;
-      c = make_uint4(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-      k.x += W0;
-      k.y += W1;
-    }
-    return c;
-  }
-};
 
 // A standard normal from two 32-bit words (Box-Muller; u1 in (0, 1]).
 __device__ float normalFrom(unsigned a, unsigned b) {
@@ -56,7 +42,8 @@ __global__ void sampleKernel(const float* mean, const float* stdv, float minStd,
     if (includeMean && n == 0) {
       v = mean[i];
     } else {
-      const uint4 r = Philox::draw(make_uint4(static_cast<unsigned>(e), static_cast<unsigned>(e >> 32), iter, 0x4a455041u), key);
+      const PhiloxWords r = philox4x32_10(
+          PhiloxWords{static_cast<unsigned>(e), static_cast<unsigned>(e >> 32), iter, 0x4a455041u}, key.x, key.y);
       v = mean[i] + fmaxf(stdv[i], minStd) * normalFrom(r.x, r.y);
     }
     if (low) v = fminf(fmaxf(v, low[i % A]), high[i % A]);
@@ -156,6 +143,14 @@ std::string configKey(const CemCall& c, int A) {
 }
 
 }  // namespace
+
+void philoxForTest(const std::uint32_t counter[4], const std::uint32_t key[2], std::uint32_t out[4]) {
+  const PhiloxWords r = philox4x32_10(PhiloxWords{counter[0], counter[1], counter[2], counter[3]}, key[0], key[1]);
+  out[0] = r.x;
+  out[1] = r.y;
+  out[2] = r.z;
+  out[3] = r.w;
+}
 
 void Model::planCem(CemCall& c) {
   Impl& m = *impl_;

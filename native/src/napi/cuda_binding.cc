@@ -9,6 +9,7 @@
 #ifdef JEPA_WITH_CUDA
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -421,6 +422,29 @@ Napi::Value CudaDeviceCheck(const Napi::CallbackInfo& info) {
   }
 }
 
+// cudaPhiloxForTest([c0, c1, c2, c3], [k0, k1]) → [4 words]: the sampler's generator on the host.
+Napi::Value CudaPhiloxForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto words = [&](std::size_t arg, std::uint32_t* out, uint32_t count) {
+    if (info.Length() <= arg || !info[arg].IsArray() || info[arg].As<Napi::Array>().Length() != count)
+      typeError(env, "cudaPhiloxForTest(counter: 4 numbers, key: 2 numbers)");
+    Napi::Array a = info[arg].As<Napi::Array>();
+    for (uint32_t i = 0; i < count; ++i) {
+      const double v = a.Get(i).ToNumber().DoubleValue();
+      if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<std::uint32_t>(v)))
+        throw Napi::RangeError::New(env, "cudaPhiloxForTest: every word must be an integer in 0..2^32-1");
+      out[i] = static_cast<std::uint32_t>(v);
+    }
+  };
+  std::uint32_t ctr[4], key[2], out[4];
+  words(0, ctr, 4);
+  words(1, key, 2);
+  jepa::cuda::philoxForTest(ctr, key, out);
+  Napi::Array r = Napi::Array::New(env, 4);
+  for (uint32_t i = 0; i < 4; ++i) r.Set(i, Napi::Number::New(env, out[i]));
+  return r;
+}
+
 // cudaOpForTest(name, args) → Float32Array; synchronous, for the parity suite.
 Napi::Value CudaOpForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -590,6 +614,7 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCheck", Napi::Function::New(env, CudaDeviceCheck, "cudaDeviceCheck"));
   exports.Set("cudaOpForTest", Napi::Function::New(env, CudaOpForTest, "cudaOpForTest"));
   exports.Set("cudaGradForTest", Napi::Function::New(env, CudaGradForTest, "cudaGradForTest"));
+  exports.Set("cudaPhiloxForTest", Napi::Function::New(env, CudaPhiloxForTest, "cudaPhiloxForTest"));
 }
 
 #endif  // JEPA_WITH_CUDA
