@@ -26,8 +26,10 @@ __global__ void __launch_bounds__(THREADS) gemmKernel(const float* __restrict__ 
   __shared__ __align__(128) __nv_bfloat16 Bs[BN * LDS];
   __shared__ __align__(128) float Cs[BM * LDC];
 
-  const int m0 = blockIdx.x * BM;
-  const int n0 = blockIdx.y * BN;
+  // Column tiles vary fastest, so the blocks resident at one time share their
+  // rows of x (read from HBM once, then from L2) and stream through W.
+  const int n0 = blockIdx.x * BN;
+  const int m0 = blockIdx.y * BM;
   const int warp = threadIdx.x / 32;
   const int wm = (warp / 2) * 32;
   const int wn = (warp % 2) * 32;
@@ -97,9 +99,9 @@ void gemm(const float* x, int ldx, int M, const DLinear& L, float* y, int ldy, c
   require(ldx >= L.in, "gemm: input row stride " + std::to_string(ldx) + " is smaller than K " + std::to_string(L.in));
   require(ldy >= L.out, "gemm: output row stride " + std::to_string(ldy) + " is smaller than N " + std::to_string(L.out));
   require(!ep.residual || ep.ldr >= L.out, "gemm: residual row stride " + std::to_string(ep.ldr) + " is smaller than N");
-  require(M <= (1 << 30), "gemm: M " + std::to_string(M) + " exceeds 2^30 rows");
-  dim3 grid(ceilDiv(M, BM), ceilDiv(L.out, BN));
-  require(grid.y <= 65535u, "gemm: N " + std::to_string(L.out) + " exceeds 65535 column tiles");
+  dim3 grid(ceilDiv(L.out, BN), ceilDiv(M, BM));
+  require(grid.y <= 65535u, "gemm: M " + std::to_string(M) + " exceeds 65535 row tiles (" + std::to_string(65535 * BM) +
+                                " rows); split the batch");
   gemmKernel<<<grid, THREADS, 0, s>>>(x, ldx, M, L.in, L.w16, L.b, L.out, y, ldy, ep);
   JEPA_CUDA_CHECK(cudaGetLastError());
 }
