@@ -118,6 +118,24 @@ describe.skipIf(!available)('native backward kernels vs float64 reference', () =
     });
   }
 
+  it('attention backward matches past the GEMM tile sizes (70 tokens, head dim 24, 10 tokens per frame)', () => {
+    const samples = 2, tokens = 70, heads = 3, width = 72, hd = 24, frameTokens = 10;
+    const qkv = randomArray(samples * tokens * 3 * width, 55, -1, 1);
+    const dOut = randomArray(samples * tokens * width, 56);
+    const dQkv = new Float32Array(qkv.length);
+    k().attentionBackward({ qkv, dOut, dQkv, samples, tokens, width, heads, frameTokens });
+    const s = 1;
+    const part = (a: Float32Array, cols: number) => a.subarray(s * tokens * cols, (s + 1) * tokens * cols);
+    const q = rowsOf(part(qkv, 3 * width), tokens, 3 * width, 0, width);
+    const kk = rowsOf(part(qkv, 3 * width), tokens, 3 * width, width, width);
+    const v = rowsOf(part(qkv, 3 * width), tokens, 3 * width, 2 * width, width);
+    const want = rg.attentionBackward(q, kk, v, part(dOut, width), tokens, heads, hd, frameTokens);
+    const got = part(dQkv, 3 * width);
+    expect(relErr(rowsOf(got, tokens, 3 * width, 0, width), want.dQ)).toBeLessThan(TOL);
+    expect(relErr(rowsOf(got, tokens, 3 * width, width, width), want.dK)).toBeLessThan(TOL);
+    expect(relErr(rowsOf(got, tokens, 3 * width, 2 * width, width), want.dV)).toBeLessThan(TOL);
+  });
+
   for (const images of [1, 5]) {
     it(`conv2d forward and backward match (stride 2, padding 1, ${images} image(s))`, () => {
       const inC = 3, H = 9, W = 8, outC = 4, kernel = 3, stride = 2, padding = 1;

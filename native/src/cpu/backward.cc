@@ -294,58 +294,59 @@ void attention_backward(const float* qkv, const float* dout, float* dqkv, int sa
           "attentionBackward: tokens must be a multiple of frameTokens");
   const int hd = width / heads;
   const int ld = 3 * width;
+  const int T = tokens;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // Per (sample, head): S = Q·Kᵀ, P = softmax(scale·S) (masked), dP = dO·Vᵀ,
+  // dS = scale · P ∘ (dP - rowsum(P ∘ dP)), dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dO.
+  // Five GEMMs on strided views of qkv / dqkv (lda = 3·width), each on this thread.
   run_tasks(static_cast<int64_t>(samples) * heads, pool, [&](int64_t task, int) {
     const int s = static_cast<int>(task / heads), h = static_cast<int>(task % heads);
-    const float* base = qkv + static_cast<size_t>(s) * tokens * ld;
-    float* dbase = dqkv + static_cast<size_t>(s) * tokens * ld;
-    const float* dob = dout + static_cast<size_t>(s) * tokens * width;
-    const int q0 = h * hd, k0 = width + h * hd, v0 = 2 * width + h * hd;
-    for (int t = 0; t < tokens; ++t)
-      for (int part : {q0, k0, v0}) std::fill(dbase + static_cast<size_t>(t) * ld + part, dbase + static_cast<size_t>(t) * ld + part + hd, 0.0f);
-    std::vector<float> p(tokens), dp(tokens);
-    for (int i = 0; i < tokens; ++i) {
-      const int vis = frame_tokens > 0 ? (i / frame_tokens + 1) * frame_tokens : tokens;
-      const float* qi = base + static_cast<size_t>(i) * ld + q0;
+    const float* base = qkv + static_cast<size_t>(s) * T * ld;
+    float* dbase = dqkv + static_cast<size_t>(s) * T * ld;
+    const float* dob = dout + static_cast<size_t>(s) * T * width + h * hd;
+    const float* Q = base + h * hd;
+    const float* K = base + width + h * hd;
+    const float* V = base + 2 * width + h * hd;
+    const size_t tt = static_cast<size_t>(T) * T;
+    FloatBuffer P(tt), dP(tt), Tr(tt), packed(std::max(packed_size(T, hd), packed_size(hd, T)));
+    // P = softmax(scale · Q Kᵀ) over visible keys.
+    pack_b_nk(K, T, hd, ld, packed.data());
+    gemm(T, T, hd, Q, ld, packed.data(), nullptr, P.data(), T, false, Act::None, nullptr);
+    for (int i = 0; i < T; ++i) {
+      float* row = P.data() + static_cast<size_t>(i) * T;
+      const int vis = frame_tokens > 0 ? (i / frame_tokens + 1) * frame_tokens : T;
       float mx = -INFINITY;
-      for (int j = 0; j < vis; ++j) {
-        const float* kj = base + static_cast<size_t>(j) * ld + k0;
-        float dot = 0;
-        for (int c = 0; c < hd; ++c) dot += qi[c] * kj[c];
-        p[j] = dot * scale;
-        mx = std::max(mx, p[j]);
-      }
+      for (int j = 0; j < vis; ++j) mx = std::max(mx, row[j] * scale);
       float sum = 0;
       for (int j = 0; j < vis; ++j) {
-        p[j] = std::exp(p[j] - mx);
-        sum += p[j];
+        row[j] = std::exp(row[j] * scale - mx);
+        sum += row[j];
       }
       const float inv = 1.0f / sum;
-      const float* doi = dob + static_cast<size_t>(i) * width + h * hd;
-      float pdp = 0;
-      for (int j = 0; j < vis; ++j) {
-        p[j] *= inv;
-        const float* vj = base + static_cast<size_t>(j) * ld + v0;
-        float* dvj = dbase + static_cast<size_t>(j) * ld + v0;
-        float dot = 0;
-        for (int c = 0; c < hd; ++c) {
-          dot += doi[c] * vj[c];
-          dvj[c] += p[j] * doi[c];
-        }
-        dp[j] = dot;
-        pdp += p[j] * dot;
-      }
-      float* dqi = dbase + static_cast<size_t>(i) * ld + q0;
-      for (int j = 0; j < vis; ++j) {
-        const float ds = p[j] * (dp[j] - pdp) * scale;
-        const float* kj = base + static_cast<size_t>(j) * ld + k0;
-        float* dkj = dbase + static_cast<size_t>(j) * ld + k0;
-        for (int c = 0; c < hd; ++c) {
-          dqi[c] += ds * kj[c];
-          dkj[c] += ds * qi[c];
-        }
-      }
+      for (int j = 0; j < vis; ++j) row[j] *= inv;
+      std::fill(row + vis, row + T, 0.0f);
     }
+    // dP = dO · Vᵀ; dS (in dP) = scale · P ∘ (dP - Σ_j P dP).
+    pack_b_nk(V, T, hd, ld, packed.data());
+    gemm(T, T, hd, dob, width, packed.data(), nullptr, dP.data(), T, false, Act::None, nullptr);
+    for (int i = 0; i < T; ++i) {
+      const float* p = P.data() + static_cast<size_t>(i) * T;
+      float* d = dP.data() + static_cast<size_t>(i) * T;
+      float dot = 0;
+      for (int j = 0; j < T; ++j) dot += p[j] * d[j];
+      for (int j = 0; j < T; ++j) d[j] = scale * p[j] * (d[j] - dot);
+    }
+    // dQ = dS · K   (B = K given as [K = T, N = hd]).
+    pack_b_kn(K, T, hd, ld, packed.data());
+    gemm(T, hd, T, dP.data(), T, packed.data(), nullptr, dbase + h * hd, ld, false, Act::None, nullptr);
+    // dK = dSᵀ · Q.
+    transpose(dP.data(), T, T, Tr.data());
+    pack_b_kn(Q, T, hd, ld, packed.data());
+    gemm(T, hd, T, Tr.data(), T, packed.data(), nullptr, dbase + width + h * hd, ld, false, Act::None, nullptr);
+    // dV = Pᵀ · dO.
+    transpose(P.data(), T, T, Tr.data());
+    pack_b_kn(dob, T, hd, width, packed.data());
+    gemm(T, hd, T, Tr.data(), T, packed.data(), nullptr, dbase + 2 * width + h * hd, ld, false, Act::None, nullptr);
   });
 }
 
