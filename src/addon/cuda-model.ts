@@ -111,6 +111,8 @@ export type CudaOpName = 'linear' | 'layernorm' | 'attention' | 'groupnorm' | 'c
 
 export interface CudaBindings {
   CudaModel: new () => CudaModelHandle;
+  /** One CEM plan on the device (same as model.planCem(args)). */
+  cudaPlanCem(model: CudaModelHandle, args: CudaCemArgs): Promise<{ bestEnergy: number; usedGraph: boolean }>;
   /** null when a device is usable, else "no CUDA device: <cuda error string>". */
   cudaDeviceCheck(): string | null;
   /** One kernel on host arrays, synchronous (parity tests). */
@@ -135,6 +137,7 @@ export class CudaDeviceError extends Error {
 const bindingsSchema = z.object({
   CudaModel: z.custom<CudaBindings['CudaModel']>((v) => typeof v === 'function'),
   cudaDeviceCheck: z.custom<CudaBindings['cudaDeviceCheck']>((v) => typeof v === 'function'),
+  cudaPlanCem: z.custom<CudaBindings['cudaPlanCem']>((v) => typeof v === 'function'),
   cudaOpForTest: z.custom<CudaBindings['cudaOpForTest']>((v) => typeof v === 'function'),
   cudaGradForTest: z.custom<CudaBindings['cudaGradForTest']>((v) => typeof v === 'function'),
   cudaPhiloxForTest: z.custom<CudaBindings['cudaPhiloxForTest']>((v) => typeof v === 'function'),

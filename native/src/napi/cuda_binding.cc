@@ -412,6 +412,17 @@ class CudaModel : public Napi::ObjectWrap<CudaModel> {
   }
 };
 
+// cudaPlanCem(model, args): the CEM plan of CudaModel.planCem as a module function.
+Napi::Value CudaPlanCem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject())
+    typeError(env, "cudaPlanCem(model, args): model must be a CudaModel and args an object");
+  Napi::Object model = info[0].As<Napi::Object>();
+  Napi::Value plan = model.Get("planCem");
+  if (!plan.IsFunction()) typeError(env, "cudaPlanCem: the first argument is not a CudaModel");
+  return plan.As<Napi::Function>().Call(model, {info[1]});
+}
+
 // null when a device is usable, else the reason ("no CUDA device: ...").
 Napi::Value CudaDeviceCheck(const Napi::CallbackInfo& info) {
   try {
@@ -612,6 +623,7 @@ Napi::Value CudaGradForTest(const Napi::CallbackInfo& info) {
 void InitCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("CudaModel", CudaModel::Define(env));
   exports.Set("cudaDeviceCheck", Napi::Function::New(env, CudaDeviceCheck, "cudaDeviceCheck"));
+  exports.Set("cudaPlanCem", Napi::Function::New(env, CudaPlanCem, "cudaPlanCem"));
   exports.Set("cudaOpForTest", Napi::Function::New(env, CudaOpForTest, "cudaOpForTest"));
   exports.Set("cudaGradForTest", Napi::Function::New(env, CudaGradForTest, "cudaGradForTest"));
   exports.Set("cudaPhiloxForTest", Napi::Function::New(env, CudaPhiloxForTest, "cudaPhiloxForTest"));
