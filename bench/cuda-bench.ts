@@ -11,8 +11,9 @@
  *             dim 10; CEM 100 samples × 10 iterations × horizon 5
  *   small     latent 192, MLP predictor 202 → 2048 → 2048 → 2048 → 192 (≈ 9.2 M
  *             parameters, tensor-core GEMM path); CEM 300 × 30 × 5
- *   fused     latent 64, MLP predictor 71 → 256 → 256 → 64 (single fused kernel);
- *             CEM 1024 × 30 × 16
+ *   fused     latent 64, MLP predictor 71 → 128 → 128 → 64 (≈ 34 k parameters: its
+ *             fp32 weights fit in one block's shared memory, so every rollout
+ *             is the single fused kernel); CEM 1024 × 30 × 16
  *
  * Run on a GPU machine (from the repository root, after `npm run build:addon`
  * with nvcc on PATH; PyTorch with CUDA for the peer):
@@ -124,12 +125,12 @@ function workloads(): Workload[] {
   };
   const fused: Workload = {
     name: 'fused',
-    cfg: base('bench-fused', { tokens: 1, dim: 64 }, 7, { kind: 'mlp', inputDim: 32, hiddenDims: [64] }, { kind: 'mlp', hiddenDims: [256, 256] }),
+    cfg: base('bench-fused', { tokens: 1, dim: 64 }, 7, { kind: 'mlp', inputDim: 32, hiddenDims: [64] }, { kind: 'mlp', hiddenDims: [128, 128] }),
     frames: 1,
     samples: 1024,
     iterations: 30,
     horizon: 16,
-    stepFlops: () => mlpFlops([71, 256, 256, 64]),
+    stepFlops: () => mlpFlops([71, 128, 128, 64]),
   };
   return [dinoWm, small, fused];
 }

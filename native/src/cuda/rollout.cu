@@ -3,7 +3,9 @@
 // each own an output neuron hit distinct banks) are staged once into shared
 // memory; activations never leave shared memory between layers or steps. The
 // energy (action terms, then running/terminal latent distance per step) is
-// accumulated in the same kernel. Widths <= 256 (one thread per neuron).
+// accumulated in the same kernel. Widths <= 256 (one thread per neuron), and
+// the fp32 weights must fit in one block's shared memory (about 40 k
+// parameters on A100, 56 k on H100); larger MLPs take the GEMM path.
 #include "cuda/kernels.cuh"
 
 namespace jepa::cuda {
