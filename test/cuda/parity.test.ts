@@ -38,6 +38,7 @@ import {
   cudaBindings,
   createCudaModel,
 } from '../../src/addon/cuda-model';
+import { toNativeSpec } from '../../src/addon/native-model';
 import { createReferenceModel } from '../../src/addon/reference';
 import * as ref from '../../src/addon/reference/ops';
 import { ArgumentRangeError, ArgumentTypeError, MissingProprioHeadError, ModelDisposedError } from '../../src/addon/validate';
@@ -127,6 +128,26 @@ describe('CUDA build and refusal (no GPU needed)', () => {
     expect(() => cudaBindings().cudaOpForTest('linear', { M: 2, K: 3, N: 4, x: new Float32Array(5), w: new Float32Array(12) })).toThrow(
       /x must have 6 elements, got 5/,
     );
+  });
+});
+
+describe('CudaModel binding spec parsing (no GPU needed)', () => {
+  it.skipIf(!addonBuilt || hasDevice || !info?.compiled)(
+    'accepts the spec toNativeSpec builds for every architecture and only then refuses for want of a device',
+    async () => {
+      for (const c of archCases()) {
+        const handle = new (cudaBindings().CudaModel)();
+        const record = Object.fromEntries(initWeights(c.cfg, 1));
+        const err = await handle.createFromTensors(toNativeSpec(c.cfg), record).catch((e: unknown) => e);
+        expect((err as { code?: string }).code, c.name).toBe('CUDA_NO_DEVICE');
+      }
+    },
+  );
+
+  it.skipIf(!addonBuilt || !info?.compiled)('refuses an unknown encoder kind with a TypeError naming the field', () => {
+    const handle = new (cudaBindings().CudaModel)();
+    const spec = { ...toNativeSpec(archCases()[0]!.cfg), encoder: 'rnn' } as unknown as ReturnType<typeof toNativeSpec>;
+    expect(() => handle.createFromTensors(spec, {})).toThrow(/spec.encoder must be 'mlp', 'cnn' or 'vit', got 'rnn'/);
   });
 });
 
