@@ -11,32 +11,25 @@
  */
 import { readCheckpointConfig } from '../model/checkpoint';
 import { loadNativeAddon, isNativeAddonNotFound } from './native';
+import { cudaBindings, loadCudaModel, requireCudaDevice } from './cuda-model';
 import { loadNativeModel } from './native-model';
 import { loadReferenceModel } from './reference';
 import type { LoadOptions, WorldModel } from './types';
 
 export type { LoadOptions, WorldModel, RolloutRequest, RolloutResult, RolloutCost, BackendKind } from './types';
 export { CancelledError } from './types';
-
-/** CUDA was asked for and cannot be given. */
-export class CudaUnavailableError extends Error {
-  override name = 'CudaUnavailableError';
-}
+export { CudaDeviceError } from './cuda-model';
 
 let cudaNoticeShown = false;
 
 /** Why the CUDA backend cannot serve this process, or null when it can. */
-function cudaUnavailableReason(): string {
-  let addon;
+function cudaUnavailableReason(): string | null {
   try {
-    addon = loadNativeAddon();
+    requireCudaDevice(cudaBindings(loadNativeAddon()));
+    return null;
   } catch (e) {
     return (e as Error).message.split('\n')[0]!;
   }
-  const info = addon.cudaInfo();
-  if (!info.compiled) return 'the addon was built without CUDA (JEPA_CUDA=OFF, or no nvcc at build time)';
-  if (info.devices.length === 0) return `no CUDA device is visible${info.error ? ` (${info.error})` : ''}`;
-  return 'this build has the CUDA device query but not yet the CUDA model kernels';
 }
 
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<WorldModel> {
@@ -46,27 +39,29 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     case 'reference':
       return loadReferenceModel(dir);
     case 'cuda':
-      throw new CudaUnavailableError(
-        `backend 'cuda' requested for ${dir}, but ${cudaUnavailableReason()}. Use backend 'cpu' or 'auto'.`,
-      );
+      // Throws CudaDeviceError ("no CUDA device: ...") when there is none.
+      requireCudaDevice(cudaBindings(loadNativeAddon()));
+      return loadCudaModel(dir, config);
     case 'cpu':
       return loadNativeModel(dir, config, { threads: options.threads });
     case 'auto': {
+      let addonError: unknown;
       try {
-        const model = await loadNativeModel(dir, config, { threads: options.threads });
-        if (!cudaNoticeShown) {
+        const why = cudaUnavailableReason();
+        if (why === null) return await loadCudaModel(dir, config);
+        if (!cudaNoticeShown && loadNativeAddon().cudaInfo().compiled) {
           cudaNoticeShown = true;
-          const info = loadNativeAddon().cudaInfo();
-          if (info.compiled) process.stderr.write(`jepa: using the CPU backend: ${cudaUnavailableReason()}\n`);
+          process.stderr.write(`jepa: using the CPU backend (${why})\n`);
         }
-        return model;
+        return await loadNativeModel(dir, config, { threads: options.threads });
       } catch (e) {
         if (!isNativeAddonNotFound(e)) throw e;
-        process.stderr.write(
-          `jepa: native addon unavailable, using the TypeScript reference backend (slow): ${(e as Error).message.split('\n')[0]}\n`,
-        );
-        return loadReferenceModel(dir);
+        addonError = e;
       }
+      process.stderr.write(
+        `jepa: native addon unavailable, using the TypeScript reference backend (slow): ${(addonError as Error).message.split('\n')[0]}\n`,
+      );
+      return loadReferenceModel(dir);
     }
   }
 }
