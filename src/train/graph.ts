@@ -305,6 +305,23 @@ export class Graph {
     });
   }
 
+  /** Frames f of `nodes` (each [samples, dim]) interleaved per sample → [samples, F, dim]. */
+  stackFrames(nodes: readonly Node[], samples: number, dim: number): Node {
+    const F = nodes.length;
+    const y = new Float32Array(samples * F * dim);
+    nodes.forEach((n, f) => {
+      if (n.value.length !== samples * dim) throw new GraphShapeError('stackFrames', `frame ${f} has ${n.value.length} values, expected ${samples}×${dim}`);
+      for (let b = 0; b < samples; b++) y.set(n.value.subarray(b * dim, (b + 1) * dim), (b * F + f) * dim);
+    });
+    return this.push(node(y, nodes.some((n) => this.needs(n))), (dY) => {
+      nodes.forEach((n, f) => {
+        this.accumulate(n, (d) => {
+          for (let b = 0; b < samples; b++) d.set(dY.subarray((b * F + f) * dim, (b * F + f + 1) * dim), b * dim);
+        });
+      });
+    });
+  }
+
   /** Multi-head softmax attention on qkv [samples·tokens, 3·width] ([q | k | v]) → [samples·tokens, width]. */
   attention(qkv: Node, samples: number, tokens: number, width: number, heads: number, frameTokens: number): Node {
     const out = new Float32Array(samples * tokens * width);

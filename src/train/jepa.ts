@@ -6,8 +6,12 @@
  *   Z = enc(o_0..o_T) for all (T+1)·B frames (online encoder, one batched call)
  *   targets Z* = Z with gradient stopped, or the EMA target encoder's latents
  *   teacher forcing: ẑ_{t+1} = pred(z_t, a_t) for every t, MSE to z*_{t+1}
+ *     (transformer predictor: windows of F = min(T, historyLength) encoded
+ *     frames, every start 0..T-F; frame-causal attention makes the tokens of
+ *     frame f predict z_{f+1} from frames ≤ f, all in one pass, as DINO-WM)
  *   rollout (k = rolloutSteps ≥ 2): from every start t ≤ T-k, ẑ_{t+j} =
  *     pred(ẑ_{t+j-1}, a_{t+j-1}) with ẑ_t = z_t, MSE to z*_{t+j}, mean over j
+ *     (transformer: the window holds the last ≤ historyLength of z_t, ẑ_{t+1}, …)
  *   regulariser on Z (none, VICReg variance + covariance, or SIGReg)
  *   loss = wp·L_tf + wr·L_rollout + regulariser; backward; AdamW; EMA update.
  * A frozen encoder (freezeEncoder) trains the predictor only.
@@ -124,8 +128,28 @@ export class JepaTrainer {
 
   /** One optimisation step; returns the loss terms (weighted as summed into the loss). */
   trainStep(b: SequenceBatch): StepStats {
-    this.check(b);
     const t0 = performance.now();
+    const stats = this.lossAndGradients(b);
+    this.optimizer.update();
+    this.steps += 1;
+    const o = this.options;
+    if (this.target && o.target.kind === 'ema') {
+      const m = o.target.momentum;
+      for (const [name, tp] of this.target.params) {
+        const src = this.model.param(name).value;
+        for (let i = 0; i < src.length; i++) tp.value[i] = m * tp.value[i]! + (1 - m) * src[i]!;
+      }
+    }
+    return { ...stats, step_ms: performance.now() - t0 };
+  }
+
+  /**
+   * The loss of a batch and its gradient in every trainable Param's .grad
+   * (zeroed first), without updating anything: trainStep's first half, also
+   * used to check the objective's gradients.
+   */
+  lossAndGradients(b: SequenceBatch): Omit<StepStats, 'step_ms'> {
+    this.check(b);
     const { batch: B, steps: T } = b;
     const D = this.model.dims.latentDim;
     const A = b.actionDim;
@@ -143,20 +167,57 @@ export class JepaTrainer {
       if (targetGrad) for (let i = 0; i < grad.length; i++) zGrad[offset + i] -= scale * grad[i]!;
     };
 
-    const zin = g.slice(Z, 0, T * B * D);
-    const pred = this.model.predict(g, zin, g.constant(b.actions), T * B);
-    const tf = mseLoss(pred.value, targets.subarray(B * D));
-    seeds.push([pred, scaled(tf.grad, o.predictionWeight)]);
-    pullTargets(tf.grad, B * D, o.predictionWeight);
+    const predCfg = this.model.config.predictor;
+    const H = predCfg.kind === 'transformer' ? predCfg.historyLength : 1;
+    // Rows of time t for the S starts s = 0..S-1 ((s, b) → row (s + t)·B + b) form one contiguous block.
+    const zRows = (t: number, S: number) => g.slice(Z, t * B * D, S * B * D);
+    const actRows = (t: number, S: number) => b.actions.subarray(t * B * A, (t + S) * B * A);
+    let tf: { loss: number };
+    if (H === 1) {
+      const pred = this.model.predict(g, zRows(0, T), g.constant(b.actions), T * B);
+      const term = mseLoss(pred.value, targets.subarray(B * D));
+      seeds.push([pred, scaled(term.grad, o.predictionWeight)]);
+      pullTargets(term.grad, B * D, o.predictionWeight);
+      tf = term;
+    } else {
+      const F = Math.min(T, H);
+      const W = T - F + 1;
+      const frames = Array.from({ length: F }, (_, f) => f);
+      const latents = g.stackFrames(frames.map((f) => zRows(f, W)), W * B, D);
+      const acts = stackRows(frames.map((f) => actRows(f, W)), W * B, A);
+      const out = this.model.predictWindow(g, latents, g.constant(acts), W * B, F);
+      const tgt = stackRows(frames.map((f) => targets.subarray((f + 1) * B * D, (f + 1 + W) * B * D)), W * B, D);
+      const term = mseLoss(out.value, tgt);
+      seeds.push([out, scaled(term.grad, o.predictionWeight)]);
+      if (targetGrad) {
+        // Unstack the target gradient back onto Z's rows.
+        for (const f of frames) {
+          for (let r = 0; r < W * B; r++) {
+            for (let c = 0; c < D; c++) zGrad[((f + 1) * B + r) * D + c] -= o.predictionWeight * term.grad[(r * F + f) * D + c]!;
+          }
+        }
+      }
+      tf = term;
+    }
 
     let rollout = 0;
     const k = Math.min(o.rolloutSteps, T);
     if (k >= 2 && o.rolloutWeight > 0) {
       const S = T - k + 1;
-      let p = g.slice(Z, 0, S * B * D);
+      let p = zRows(0, S);
+      const history: Node[] = [p];
       for (let j = 1; j <= k; j++) {
-        const acts = g.constant(b.actions.subarray((j - 1) * B * A, (j - 1 + S) * B * A));
-        p = this.model.predict(g, p, acts, S * B);
+        if (H === 1) {
+          p = this.model.predict(g, p, g.constant(actRows(j - 1, S)), S * B);
+        } else {
+          // Window: the last ≤ H of z_s, ẑ_{s+1}, …, ẑ_{s+j-1}; frame i of it is time s + j - F + i.
+          const win = history.slice(-H);
+          const F = win.length;
+          const acts = stackRows(win.map((_, i) => actRows(j - F + i, S)), S * B, A);
+          const out = this.model.predictWindow(g, g.stackFrames(win, S * B, D), g.constant(acts), S * B, F);
+          p = g.selectTokens(out, S * B, F, D, F - 1, 1);
+        }
+        history.push(p);
         const term = mseLoss(p.value, targets.subarray(j * B * D, (j + S) * B * D));
         rollout += term.loss / k;
         seeds.push([p, scaled(term.grad, o.rolloutWeight / k)]);
@@ -184,22 +245,12 @@ export class JepaTrainer {
     if (Z.requiresGrad && (r.kind !== 'none' || targetGrad)) seeds.push([Z, zGrad]);
 
     g.backward(seeds);
-    this.optimizer.update();
-    this.steps += 1;
-    if (this.target && o.target.kind === 'ema') {
-      const m = o.target.momentum;
-      for (const [name, tp] of this.target.params) {
-        const src = this.model.param(name).value;
-        for (let i = 0; i < src.length; i++) tp.value[i] = m * tp.value[i]! + (1 - m) * src[i]!;
-      }
-    }
     const prediction = o.predictionWeight * tf.loss;
     return {
       loss: prediction + o.rolloutWeight * rollout + reg,
       prediction,
       rollout: o.rolloutWeight * rollout,
       regularizer: reg,
-      step_ms: performance.now() - t0,
     };
   }
 
@@ -212,6 +263,16 @@ export class JepaTrainer {
   diagnostics(frames: Float32Array, count: number): CollapseDiagnostics {
     return collapseDiagnostics(this.encode(frames, count), count, this.model.dims.latentDim);
   }
+}
+
+/** Blocks (each [samples, dim]) interleaved per sample → [samples, blocks, dim]. */
+function stackRows(blocks: readonly Float32Array[], samples: number, dim: number): Float32Array {
+  const F = blocks.length;
+  const out = new Float32Array(samples * F * dim);
+  blocks.forEach((blk, f) => {
+    for (let r = 0; r < samples; r++) out.set(blk.subarray(r * dim, (r + 1) * dim), (r * F + f) * dim);
+  });
+  return out;
 }
 
 function scaled(a: Float32Array, s: number): Float32Array {

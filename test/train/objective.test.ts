@@ -138,6 +138,57 @@ describe.skipIf(!available)('JEPA training on the point-mass world', () => {
     expect(online[0]).not.toBe(w0[0]);
   });
 
+  const tfConfig = parseCheckpointConfig({
+    format: 'jepa-runtime.checkpoint/1',
+    name: 'point-mass-transformer',
+    latent: { tokens: 1, dim: 4 },
+    action: { dim: 2 },
+    encoder: { kind: 'mlp', inputDim: 4, hiddenDims: [8] },
+    predictor: { kind: 'transformer', depth: 1, numHeads: 2, mlpRatio: 2, historyLength: 2, actionEmbedDim: 2 },
+  });
+
+  // Float32 forward, so differences use h = 3e-3 and a loose tolerance: they catch wiring errors
+  // (a wrong slice, window or target row), not rounding. The targets' gradient is switched on
+  // (stopGradient: false) so the analytic gradient is the full derivative the differences measure.
+  for (const [name, cfg, options] of [
+    ['mlp predictor, VICReg', pmConfig, { regularizer: { kind: 'vicreg' as const, covarianceWeight: 1 }, stopGradient: false, rolloutSteps: 3 }],
+    ['mlp predictor, SIGReg, gradient into targets', pmConfig, { regularizer: { kind: 'sigreg' as const, projections: 4 }, stopGradient: false, rolloutSteps: 2 }],
+    ['transformer predictor (history 2), VICReg, gradient into targets', tfConfig, { regularizer: { kind: 'vicreg' as const }, stopGradient: false, rolloutSteps: 3 }],
+  ] as const) {
+    it(`the whole objective's gradient matches finite differences (${name})`, () => {
+      const tr = new JepaTrainer(loadTrainKernels(), cfg, initWeights(cfg, 6), options);
+      const batch = pointMassBatch(6, 3, 77);
+      const h = 3e-3;
+      for (const pname of ['encoder.layers.0.weight', 'encoder.layers.1.bias', cfg === tfConfig ? 'predictor.blocks.0.attn.qkv.weight' : 'predictor.layers.0.weight']) {
+        const p = tr.model.param(pname);
+        tr.lossAndGradients(batch); // at the unperturbed weights
+        const analytic = p.grad.slice(0, 12);
+        const numeric = new Float64Array(analytic.length);
+        for (let i = 0; i < analytic.length; i++) {
+          const v0 = p.value[i]!;
+          p.value[i] = v0 + h;
+          const up = tr.lossAndGradients(batch).loss;
+          p.value[i] = v0 - h;
+          const down = tr.lossAndGradients(batch).loss;
+          p.value[i] = v0;
+          numeric[i] = (up - down) / (2 * h);
+        }
+        expect(relErr(analytic, numeric), pname).toBeLessThan(3e-2);
+      }
+    });
+  }
+
+  it('a transformer predictor with a 2-frame history learns the point-mass dynamics', () => {
+    const tr = new JepaTrainer(loadTrainKernels(), tfConfig, initWeights(tfConfig, 8), { regularizer: { kind: 'vicreg' }, optimizer: { lr: 3e-3 } });
+    const held = pointMassBatch(64, 3, 4242);
+    const first = tr.lossAndGradients(held).prediction;
+    for (let s = 0; s < 150; s++) tr.trainStep(pointMassBatch(32, 3, 300 + s));
+    const after = tr.lossAndGradients(held);
+    console.log(`transformer predictor: held-out prediction loss ${first.toExponential(2)} → ${after.prediction.toExponential(2)}`);
+    expect(after.prediction).toBeLessThan(0.7 * first);
+    expect(tr.diagnostics(evalBatch.frames, 512).meanStd).toBeGreaterThan(0.3);
+  });
+
   it('a frozen encoder keeps its weights while the predictor learns', () => {
     const w = initWeights(pmConfig, 3);
     const tr = new JepaTrainer(loadTrainKernels(), pmConfig, w, { freezeEncoder: true, regularizer: { kind: 'none' }, optimizer: { lr: 3e-3 } });
