@@ -164,6 +164,12 @@ describe.skipIf(!addonBuilt)('native CPU model vs float64 reference', () => {
       });
 
       if (dims.historyLength > 1) {
+        it('rolls out from a single start frame while the window grows, then slides', async () => {
+          const model = await createNativeModel(c, weights, { threads: 2 });
+          await expectSameRollout(model, ref, rolloutRequest(c, 1, 5, dims.historyLength + 2, 21));
+          model.dispose();
+        });
+
         it('rolls out from a full history window (F = historyLength) without an action history', async () => {
           const model = await createNativeModel(c, weights, { threads: 1 });
           const req = rolloutRequest(c, dims.historyLength, 4, 3, 8);

@@ -617,7 +617,9 @@ void CpuModel::rollout(const RolloutArgs& a, const std::atomic<bool>* cancel) {
   const int per_thread = (a.n + threads - 1) / threads;
   int per;
   if (mlp) {
-    per = std::min(128, std::max(16, per_thread));
+    // 64-sample chunks: GEMMs of 64 rows stay efficient and there are enough
+    // chunks to rebalance when a thread is preempted.
+    per = std::min(64, std::max(16, per_thread));
   } else {
     const int rows = std::max(1, std::min(spec_.history, a.frames + a.horizon - 1) * spec_.latent_tokens);
     per = std::max(1, std::min(per_thread, (256 + rows - 1) / rows));
