@@ -1,9 +1,9 @@
 /**
  * AdamW over a model's trainable Params (./graph), one native in-place update
  * per tensor (addon train.adamwStep: decoupled weight decay, bias-corrected
- * moments). Weight decay is applied to matrices and conv kernels only, never
- * to biases, norm scales or embeddings (1-D tensors), as is usual for
- * transformers and MLPs. Frozen Params are skipped.
+ * moments). Weight decay is applied to Linear and Conv weights only, never to
+ * biases, norm scales, layer-scale gammas, cls tokens or position embeddings,
+ * as is usual for transformers and MLPs. Frozen Params are skipped.
  */
 import { z } from 'zod';
 import type { Param } from './graph';
@@ -18,6 +18,11 @@ export const adamwOptionsSchema = z.strictObject({
 });
 export type AdamWOptions = z.infer<typeof adamwOptionsSchema>;
 
+/** Whether weight decay applies to a tensor: Linear/Conv weights, not norm scales or embeddings. */
+export function decays(name: string): boolean {
+  return name.endsWith('.weight') && !/(^|\.)(norm\d*|norms\.\d+|out_norm)\.weight$/.test(name);
+}
+
 export class AdamW {
   private readonly state = new Map<Param, { m: Float32Array; v: Float32Array; decay: boolean }>();
   private steps = 0;
@@ -30,7 +35,7 @@ export class AdamW {
   ) {
     this.options = adamwOptionsSchema.parse(options);
     for (const p of params) {
-      this.state.set(p, { m: new Float32Array(p.value.length), v: new Float32Array(p.value.length), decay: !/(\.bias|norm\d*\.weight|norms\.\d+\.weight|out_norm\.weight)$/.test(p.name) });
+      this.state.set(p, { m: new Float32Array(p.value.length), v: new Float32Array(p.value.length), decay: decays(p.name) });
     }
   }
 

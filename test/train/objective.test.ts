@@ -15,6 +15,7 @@ import { collapseDiagnostics, covariance, effectiveRank, symmetricEigenvalues } 
 import { JepaTrainer } from '../../src/train/jepa';
 import { loadTrainKernels, trainKernelsAvailable } from '../../src/train/kernels';
 import { covarianceLoss, mseLoss, randomDirections, sigregLoss, varianceLoss } from '../../src/train/objective';
+import { decays } from '../../src/train/optimizer';
 import { pointMassBatch } from '../../src/train/synthetic';
 import { f64, numericGrad, randomArray, relErr } from './grad-helpers';
 
@@ -58,6 +59,13 @@ describe('objective terms: gradients vs finite differences', () => {
     expect(lg).toBeLessThan(0.01);
     expect(sigregLoss(onLine, N, d, dirs, 4, 17).loss).toBeGreaterThan(10 * lg);
     expect(sigregLoss(shrunk, N, d, dirs, 4, 17).loss).toBeGreaterThan(10 * lg);
+  });
+});
+
+describe('AdamW weight decay selection', () => {
+  it('decays Linear and Conv weights only', () => {
+    for (const n of ['encoder.layers.0.weight', 'encoder.convs.1.weight', 'encoder.blocks.0.attn.qkv.weight', 'predictor.action_embed.weight', 'encoder.patch_embed.proj.weight']) expect(decays(n), n).toBe(true);
+    for (const n of ['encoder.layers.0.bias', 'encoder.norms.0.weight', 'encoder.out_norm.weight', 'encoder.blocks.0.norm1.weight', 'predictor.norm.weight', 'encoder.pos_embed', 'encoder.cls_token', 'encoder.blocks.0.ls1.gamma']) expect(decays(n), n).toBe(false);
   });
 });
 
