@@ -18,6 +18,7 @@ import type { NativeCallError, NativeCancelToken, NativeModelHandle, NativeModel
 import { CancelledError, type EncodeOptions, type RolloutRequest, type RolloutResult, type WorldModel } from './types';
 import {
   ArgumentRangeError,
+  ArgumentTypeError,
   checkDecodeProprioArgs,
   checkEncodeArgs,
   checkRolloutRequest,
@@ -164,7 +165,7 @@ export class NativeWorldModel implements WorldModel {
     const h = this.live('encode');
     checkEncodeArgs(this.dims, frames, count);
     if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new ArgumentRangeError('signal', 'options.signal must be an AbortSignal');
+      throw new ArgumentTypeError('signal', 'options.signal must be an AbortSignal');
     }
     const out = new Float32Array(count * this.dims.latentSize);
     await this.run('encode', options?.signal, (token) => h.encode(frames, count, out, token));
