@@ -9,12 +9,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/addon';
 import { loadCheckpoint } from '../../src/model/checkpoint';
+import { Graph } from '../../src/train/graph';
+import { loadTrainKernels, trainKernelsAvailable } from '../../src/train/kernels';
+import { TrainableModel } from '../../src/train/model-graph';
 import { readSafetensors } from '../../src/model/safetensors';
 import { DatasetWriter } from '../../src/sim/dataset/writer';
-import { trainKernelsAvailable } from '../../src/train/kernels';
 import { runTraining, TrainResumeError } from '../../src/train/run';
 import { pointMassBatch } from '../../src/train/synthetic';
+import { relErr } from './grad-helpers';
 
 const available = trainKernelsAvailable();
 const root = mkdtempSync(path.join(tmpdir(), 'jepa-train-'));
@@ -77,6 +81,17 @@ describe.skipIf(!available)('training run (jepa train)', () => {
     expect(meta.git_commit).toMatch(/^([0-9a-f]{40}|unknown)$/);
     expect(meta.epoch).toBe('2');
     expect(readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+
+    // The runtime's native CPU model loads the trained checkpoint and encodes as the trainer does.
+    const frames = pointMassBatch(5, 0, 9).frames;
+    const wm = await loadModel(out, { backend: 'cpu' });
+    try {
+      const got = await wm.encode(frames, 5);
+      const want = new TrainableModel(ck.config, ck.tensors).encode(new Graph(loadTrainKernels(), { record: false }), frames, 5).value;
+      expect(relErr(got, want)).toBeLessThan(1e-4);
+    } finally {
+      wm.dispose();
+    }
   });
 
   it('resuming with more epochs continues after the last epoch and ends where an uninterrupted run ends', async () => {
