@@ -18,6 +18,15 @@
 #include "jepa/thread_pool.h"
 #include "jepa/train.h"
 
+// Functions marked JEPA_ISA_CLONES are compiled once per ISA (AVX-512, AVX2,
+// baseline) and the loader picks the best; they are written branch-free so
+// the compiler vectorises them.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define JEPA_ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define JEPA_ISA_CLONES
+#endif
+
 namespace jepa {
 
 namespace {
@@ -60,6 +69,28 @@ class Partials {
 void transpose(const float* src, int rows, int cols, float* dst) {
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) dst[static_cast<size_t>(c) * rows + r] = src[static_cast<size_t>(r) * cols + c];
+}
+
+// C[M, N] (+)= A[M, K] · B[N, K]ᵀ as M·N dot products of length K: for the
+// conv weight gradient, where M·N is small and K (output pixels) is long — a
+// shape the panel GEMM handles poorly. 16 independent partial sums per dot
+// product let it vectorise without reassociating a single reduction.
+JEPA_ISA_CLONES void dot_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc) {
+  constexpr int L = 16;
+  const int K16 = K - K % L;
+  for (int m = 0; m < M; ++m) {
+    const float* a = A + static_cast<size_t>(m) * lda;
+    for (int n = 0; n < N; ++n) {
+      const float* b = B + static_cast<size_t>(n) * ldb;
+      float acc[L] = {};
+      for (int k = 0; k < K16; k += L)
+        for (int l = 0; l < L; ++l) acc[l] += a[k + l] * b[k + l];
+      float sum = 0;
+      for (int l = 0; l < L; ++l) sum += acc[l];
+      for (int k = K16; k < K; ++k) sum += a[k] * b[k];
+      C[static_cast<size_t>(m) * ldc + n] += sum;
+    }
+  }
 }
 
 void im2col(const float* x, int C, int H, int W, int k, int stride, int pad, int Ho, int Wo, float* cols) {
@@ -270,11 +301,6 @@ inline float exp_nonpositive(float z) {
 // dX = dY · (Φ(v) + v·φ(v)) with erf(|v|/√2) from Abramowitz & Stegun 7.1.26
 // (|error| < 1.5e-7), which shares e^{-v²/2} with φ: one exponential per value.
 // Compiled once per ISA (AVX-512, AVX2, baseline) and picked at load time.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define JEPA_ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define JEPA_ISA_CLONES
-#endif
 JEPA_ISA_CLONES void gelu_backward_span(const float* x, const float* dy,
                                                                                       float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
@@ -455,11 +481,8 @@ void conv2d_backward(const float* x, const float* W, const float* dY, float* dX,
     FloatBuffer cols(static_cast<size_t>(g.ckk()) * g.hw());
     if (dW) {
       im2col(xi, g.C, g.H, g.W, g.k, g.stride, g.pad, g.Ho, g.Wo, cols.data());
-      // dW[Cout, Ckk] += dY[Cout, HW] · colsᵀ: B = cols given as [N = Ckk, K = HW].
-      FloatBuffer packed(packed_size(g.ckk(), g.hw()));
-      pack_b_nk(cols.data(), g.ckk(), g.hw(), g.hw(), packed.data());
-      gemm(g.Cout, g.ckk(), g.hw(), gy, g.hw(), packed.data(), nullptr, pw.slot(thread), g.ckk(), true, Act::None,
-           inner);
+      // dW[Cout, Ckk] += dY[Cout, HW] · colsᵀ: Cout·Ckk dot products over the output pixels.
+      dot_gemm(g.Cout, g.ckk(), g.hw(), gy, g.hw(), cols.data(), g.hw(), pw.slot(thread), g.ckk());
     }
     float* tb = pb.slot(thread);
     for (int o = 0; o < g.Cout; ++o) {
