@@ -71,14 +71,34 @@ void transpose(const float* src, int rows, int cols, float* dst) {
     for (int c = 0; c < cols; ++c) dst[static_cast<size_t>(c) * rows + r] = src[static_cast<size_t>(r) * cols + c];
 }
 
-// C[M, N] (+)= A[M, K] · B[N, K]ᵀ as M·N dot products of length K: for the
-// conv weight gradient, where M·N is small and K (output pixels) is long — a
-// shape the panel GEMM handles poorly. 16 independent partial sums per dot
-// product let it vectorise without reassociating a single reduction.
+// C[M, N] += A[M, K] · B[N, K]ᵀ as M·N dot products of length K: for the conv
+// weight gradient, where M·N is small and K (output pixels) is long — a shape
+// the panel GEMM handles poorly. Four rows of A share each load of B, and 16
+// independent partial sums per dot product let it vectorise without
+// reassociating a single reduction.
 JEPA_ISA_CLONES void dot_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc) {
   constexpr int L = 16;
+  constexpr int R = 4;
   const int K16 = K - K % L;
-  for (int m = 0; m < M; ++m) {
+  int m = 0;
+  for (; m + R <= M; m += R) {
+    const float* a0 = A + static_cast<size_t>(m) * lda;
+    for (int n = 0; n < N; ++n) {
+      const float* b = B + static_cast<size_t>(n) * ldb;
+      float acc[R][L] = {};
+      for (int k = 0; k < K16; k += L)
+        for (int r = 0; r < R; ++r)
+          for (int l = 0; l < L; ++l) acc[r][l] += a0[static_cast<size_t>(r) * lda + k + l] * b[k + l];
+      for (int r = 0; r < R; ++r) {
+        const float* a = a0 + static_cast<size_t>(r) * lda;
+        float sum = 0;
+        for (int l = 0; l < L; ++l) sum += acc[r][l];
+        for (int k = K16; k < K; ++k) sum += a[k] * b[k];
+        C[static_cast<size_t>(m + r) * ldc + n] += sum;
+      }
+    }
+  }
+  for (; m < M; ++m) {
     const float* a = A + static_cast<size_t>(m) * lda;
     for (int n = 0; n < N; ++n) {
       const float* b = B + static_cast<size_t>(n) * ldb;
