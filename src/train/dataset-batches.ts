@@ -3,8 +3,8 @@
  * T + 1 consecutive observations of an episode with its T actions, turned
  * into time-major SequenceBatches for the trainer. Observations are the
  * proprio vector (mlp encoder: inputDim must equal the dataset's proprio
- * size) or one camera's frames (cnn encoder: HWC uint8 → CHW in [0, 1];
- * imageSize must equal the dataset's and inChannels must be 3). Images stay
+ * size) or one camera's frames (cnn and ViT encoders: HWC uint8 → CHW in
+ * [0, 1]; imageSize must equal the dataset's and inChannels must be 3). Images stay
  * uint8 in memory and are converted per batch.
  */
 import type { CheckpointConfig } from '../model/config';
@@ -51,15 +51,13 @@ export class WindowDataset {
       kind = 'proprio';
       inputSize = m.proprioNames.length;
       if (enc.inputDim !== inputSize) throw new DatasetModelMismatchError(dir, `proprio has ${inputSize} values (${m.proprioNames.join(', ')}), encoder.inputDim is ${enc.inputDim}`);
-    } else if (enc.kind === 'cnn') {
+    } else {
       kind = 'image';
       cam = camera ?? m.cameras[0]!;
       if (!m.cameras.includes(cam)) throw new DatasetModelMismatchError(dir, `no camera '${cam}' (has ${m.cameras.join(', ')})`);
       if (enc.imageSize !== m.imageSize) throw new DatasetModelMismatchError(dir, `frames are ${m.imageSize} px, encoder.imageSize is ${enc.imageSize}`);
       if (enc.inChannels !== 3) throw new DatasetModelMismatchError(dir, `frames are RGB, encoder.inChannels is ${enc.inChannels}`);
       inputSize = 3 * m.imageSize * m.imageSize;
-    } else {
-      throw new DatasetModelMismatchError(dir, `training a ${enc.kind} encoder is not supported yet`);
     }
     const episodes: EpisodeData[] = [];
     const windows: [number, number][] = [];
