@@ -85,9 +85,6 @@ export class JepaTrainer {
   ) {
     this.options = jepaOptionsSchema.parse(options);
     this.model = new TrainableModel(config, weights);
-    if (this.model.dims.latentTokens !== 1) {
-      throw new BatchShapeError(`the JEPA trainer needs one latent token per frame (latent.tokens is ${this.model.dims.latentTokens}); use a 'cls' ViT output or an mlp/cnn encoder`);
-    }
     if (this.options.freezeEncoder) this.model.setTrainable('encoder.', false);
     this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, weights) : null;
     this.optimizer = new AdamW(k, [...this.model.params.values()], this.options.optimizer);
@@ -151,7 +148,11 @@ export class JepaTrainer {
   lossAndGradients(b: SequenceBatch): Omit<StepStats, 'step_ms'> {
     this.check(b);
     const { batch: B, steps: T } = b;
-    const D = this.model.dims.latentDim;
+    // Per frame: L = tokens·dim values. Windows and slices move whole frames; the regulariser and
+    // the diagnostics treat every token's dim-vector as one sample.
+    const L = this.model.dims.latentSize;
+    const Dt = this.model.dims.latentDim;
+    const tokens = this.model.dims.latentTokens;
     const A = b.actionDim;
     const o = this.options;
     this.model.zeroGrad();
@@ -161,7 +162,7 @@ export class JepaTrainer {
     const seeds: [Node, Float32Array][] = [];
     const n = (T + 1) * B;
     // Gradient reaching Z directly (regulariser; targets when stopGradient is off).
-    const zGrad = new Float32Array(n * D);
+    const zGrad = new Float32Array(n * L);
     const targetGrad = !o.stopGradient && !this.target;
     const pullTargets = (grad: Float32Array, offset: number, scale: number) => {
       if (targetGrad) for (let i = 0; i < grad.length; i++) zGrad[offset + i] -= scale * grad[i]!;
@@ -170,30 +171,30 @@ export class JepaTrainer {
     const predCfg = this.model.config.predictor;
     const H = predCfg.kind === 'transformer' ? predCfg.historyLength : 1;
     // Rows of time t for the S starts s = 0..S-1 ((s, b) → row (s + t)·B + b) form one contiguous block.
-    const zRows = (t: number, S: number) => g.slice(Z, t * B * D, S * B * D);
+    const zRows = (t: number, S: number) => g.slice(Z, t * B * L, S * B * L);
     const actRows = (t: number, S: number) => b.actions.subarray(t * B * A, (t + S) * B * A);
     let tf: { loss: number };
     if (H === 1) {
       const pred = this.model.predict(g, zRows(0, T), g.constant(b.actions), T * B);
-      const term = mseLoss(pred.value, targets.subarray(B * D));
+      const term = mseLoss(pred.value, targets.subarray(B * L));
       seeds.push([pred, scaled(term.grad, o.predictionWeight)]);
-      pullTargets(term.grad, B * D, o.predictionWeight);
+      pullTargets(term.grad, B * L, o.predictionWeight);
       tf = term;
     } else {
       const F = Math.min(T, H);
       const W = T - F + 1;
       const frames = Array.from({ length: F }, (_, f) => f);
-      const latents = g.stackFrames(frames.map((f) => zRows(f, W)), W * B, D);
+      const latents = g.stackFrames(frames.map((f) => zRows(f, W)), W * B, L);
       const acts = stackRows(frames.map((f) => actRows(f, W)), W * B, A);
       const out = this.model.predictWindow(g, latents, g.constant(acts), W * B, F);
-      const tgt = stackRows(frames.map((f) => targets.subarray((f + 1) * B * D, (f + 1 + W) * B * D)), W * B, D);
+      const tgt = stackRows(frames.map((f) => targets.subarray((f + 1) * B * L, (f + 1 + W) * B * L)), W * B, L);
       const term = mseLoss(out.value, tgt);
       seeds.push([out, scaled(term.grad, o.predictionWeight)]);
       if (targetGrad) {
         // Unstack the target gradient back onto Z's rows.
         for (const f of frames) {
           for (let r = 0; r < W * B; r++) {
-            for (let c = 0; c < D; c++) zGrad[((f + 1) * B + r) * D + c] -= o.predictionWeight * term.grad[(r * F + f) * D + c]!;
+            for (let c = 0; c < L; c++) zGrad[((f + 1) * B + r) * L + c] -= o.predictionWeight * term.grad[(r * F + f) * L + c]!;
           }
         }
       }
@@ -214,14 +215,14 @@ export class JepaTrainer {
           const win = history.slice(-H);
           const F = win.length;
           const acts = stackRows(win.map((_, i) => actRows(j - F + i, S)), S * B, A);
-          const out = this.model.predictWindow(g, g.stackFrames(win, S * B, D), g.constant(acts), S * B, F);
-          p = g.selectTokens(out, S * B, F, D, F - 1, 1);
+          const out = this.model.predictWindow(g, g.stackFrames(win, S * B, L), g.constant(acts), S * B, F);
+          p = g.selectTokens(out, S * B, F, L, F - 1, 1);
         }
         history.push(p);
-        const term = mseLoss(p.value, targets.subarray(j * B * D, (j + S) * B * D));
+        const term = mseLoss(p.value, targets.subarray(j * B * L, (j + S) * B * L));
         rollout += term.loss / k;
         seeds.push([p, scaled(term.grad, o.rolloutWeight / k)]);
-        pullTargets(term.grad, j * B * D, o.rolloutWeight / k);
+        pullTargets(term.grad, j * B * L, o.rolloutWeight / k);
       }
     }
 
@@ -230,14 +231,14 @@ export class JepaTrainer {
     if (r.kind !== 'none' && Z.requiresGrad) {
       const grad = zGrad;
       if (r.kind === 'vicreg') {
-        const v = varianceLoss(Z.value, n, D, r.stdTarget, r.eps);
-        const c = covarianceLoss(Z.value, n, D);
+        const v = varianceLoss(Z.value, n * tokens, Dt, r.stdTarget, r.eps);
+        const c = covarianceLoss(Z.value, n * tokens, Dt);
         reg = r.varianceWeight * v.loss + r.covarianceWeight * c.loss;
         addInto(grad, v.grad, r.varianceWeight);
         addInto(grad, c.grad, r.covarianceWeight);
       } else {
-        const dirs = randomDirections(r.projections, D, (r.seed * 1000003 + this.steps) >>> 0);
-        const s = sigregLoss(Z.value, n, D, dirs, r.tMax, r.points);
+        const dirs = randomDirections(r.projections, Dt, (r.seed * 1000003 + this.steps) >>> 0);
+        const s = sigregLoss(Z.value, n * tokens, Dt, dirs, r.tMax, r.points);
         reg = r.weight * s.loss;
         addInto(grad, s.grad, r.weight);
       }
@@ -259,9 +260,10 @@ export class JepaTrainer {
     return this.model.encode(new Graph(this.k, { record: false }), frames, count).value;
   }
 
-  /** Per-dimension std and effective rank of the online encoder's latents of these frames. */
+  /** Per-dimension std and effective rank of the online encoder's latent tokens of these frames (every token one sample). */
   diagnostics(frames: Float32Array, count: number): CollapseDiagnostics {
-    return collapseDiagnostics(this.encode(frames, count), count, this.model.dims.latentDim);
+    const { latentTokens, latentDim } = this.model.dims;
+    return collapseDiagnostics(this.encode(frames, count), count * latentTokens, latentDim);
   }
 }
 

@@ -158,16 +158,34 @@ describe.skipIf(!available)('JEPA training on the point-mass world', () => {
   // Float32 forward, so differences use h = 3e-3 and a loose tolerance: they catch wiring errors
   // (a wrong slice, window or target row), not rounding. The targets' gradient is switched on
   // (stopGradient: false) so the analytic gradient is the full derivative the differences measure.
-  for (const [name, cfg, options] of [
-    ['mlp predictor, VICReg', pmConfig, { regularizer: { kind: 'vicreg' as const, covarianceWeight: 1 }, stopGradient: false, rolloutSteps: 3 }],
-    ['mlp predictor, SIGReg, gradient into targets', pmConfig, { regularizer: { kind: 'sigreg' as const, projections: 4 }, stopGradient: false, rolloutSteps: 2 }],
-    ['transformer predictor (history 2), VICReg, gradient into targets', tfConfig, { regularizer: { kind: 'vicreg' as const }, stopGradient: false, rolloutSteps: 3 }],
-  ] as const) {
-    it(`the whole objective's gradient matches finite differences (${name})`, () => {
-      const tr = new JepaTrainer(loadTrainKernels(), cfg, initWeights(cfg, 6), options);
-      const batch = pointMassBatch(6, 3, 77);
+  const vitPatchConfig = parseCheckpointConfig({
+    format: 'jepa-runtime.checkpoint/1',
+    name: 'point-mass-vit-patch',
+    latent: { tokens: 4, dim: 4 },
+    action: { dim: 2 },
+    encoder: { kind: 'vit', inChannels: 1, imageSize: 8, patchSize: 4, embedDim: 4, depth: 1, numHeads: 2, mlpRatio: 1, output: 'patch' },
+    predictor: { kind: 'transformer', depth: 1, numHeads: 2, mlpRatio: 1, historyLength: 2, actionEmbedDim: 2 },
+  });
+
+  const cases = [
+    { name: 'mlp predictor, VICReg', cfg: pmConfig, image: 0, params: ['encoder.layers.0.weight', 'encoder.layers.1.bias', 'predictor.layers.0.weight'],
+      options: { regularizer: { kind: 'vicreg' as const, covarianceWeight: 1 }, stopGradient: false, rolloutSteps: 3 } },
+    { name: 'mlp predictor, SIGReg', cfg: pmConfig, image: 0, params: ['encoder.layers.0.weight', 'encoder.layers.1.bias', 'predictor.layers.0.weight'],
+      options: { regularizer: { kind: 'sigreg' as const, projections: 4 }, stopGradient: false, rolloutSteps: 2 } },
+    { name: 'transformer predictor (history 2), VICReg', cfg: tfConfig, image: 0, params: ['encoder.layers.0.weight', 'encoder.layers.1.bias', 'predictor.blocks.0.attn.qkv.weight'],
+      options: { regularizer: { kind: 'vicreg' as const }, stopGradient: false, rolloutSteps: 3 } },
+    { name: 'ViT patch tokens + transformer predictor, VICReg', cfg: vitPatchConfig, image: 8, params: ['encoder.patch_embed.proj.weight', 'encoder.blocks.0.mlp.fc1.weight', 'predictor.pos_embed'],
+      options: { regularizer: { kind: 'vicreg' as const }, stopGradient: false, rolloutSteps: 2 } },
+  ];
+  // Float32 forward, so differences use h = 3e-3 and a loose tolerance: they catch wiring errors
+  // (a wrong slice, window or target row), not rounding. The targets' gradient is switched on
+  // (stopGradient: false) so the analytic gradient is the full derivative the differences measure.
+  for (const c of cases) {
+    it(`the whole objective's gradient matches finite differences (${c.name})`, () => {
+      const tr = new JepaTrainer(loadTrainKernels(), c.cfg, initWeights(c.cfg, 6), c.options);
+      const batch = pointMassBatch(6, 3, 77, c.image ? { imageSize: c.image } : {});
       const h = 3e-3;
-      for (const pname of ['encoder.layers.0.weight', 'encoder.layers.1.bias', cfg === tfConfig ? 'predictor.blocks.0.attn.qkv.weight' : 'predictor.layers.0.weight']) {
+      for (const pname of c.params) {
         const p = tr.model.param(pname);
         tr.lossAndGradients(batch); // at the unperturbed weights
         const analytic = p.grad.slice(0, 12);
