@@ -131,7 +131,13 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
   let weights = initWeights(modelConfig, train.seed);
   let resume: z.infer<typeof stateSchema> | null = null;
   if (existsSync(stateFile)) {
-    const parsed = stateSchema.safeParse(JSON.parse(await fsp.readFile(stateFile, 'utf8')));
+    let stateJson: unknown;
+    try {
+      stateJson = JSON.parse(await fsp.readFile(stateFile, 'utf8'));
+    } catch (e) {
+      throw new TrainResumeError(`${stateFile} is not valid JSON (${(e as Error).message}); use another --out or delete it`);
+    }
+    const parsed = stateSchema.safeParse(stateJson);
     if (!parsed.success) throw new TrainResumeError(`${stateFile} is not a train state file; use another --out or delete it`);
     resume = parsed.data;
     if (resume.configSha256 !== configSha256) throw new TrainResumeError(`${o.out} was trained with a different config; use another --out or delete the folder to start over`);

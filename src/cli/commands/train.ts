@@ -10,9 +10,9 @@ import { runTraining } from '../../train/run';
 import type { Command } from '../command';
 
 const trainSchema = z.object({
-  data: z.string().min(1, '--data is required'),
-  config: z.string().min(1, '--config is required'),
-  out: z.string().min(1, '--out is required'),
+  data: z.string({ error: '--data DIR is required (a dataset written by jepa collect)' }).min(1),
+  config: z.string({ error: '--config FILE is required (train config JSON)' }).min(1),
+  out: z.string({ error: '--out DIR is required' }).min(1),
   json: z.boolean().default(false),
   positionals: z.tuple([]),
 });
