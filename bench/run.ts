@@ -12,9 +12,9 @@
  *   (c) ViT-S/14 encode of one 224-px frame (embedDim 384, depth 12, 6 heads)
  * The peer runs each rollout as one ONNX graph with the horizon unrolled (one
  * session.run per rollout; see onnx-export.ts), intra-op threads = our thread
- * count, inter-op 1, sequential execution, all graph optimisations. Calls of
- * ours and the peer alternate so both see the same machine load; rates come
- * from the median call time. Energies
+ * count, inter-op 1, sequential execution, all graph optimisations. Ours and
+ * the peer are timed in alternating blocks (see rates); rates come from the
+ * median call time. Energies
  * (metric l1, running + terminal weight 1) and latents of both are compared
  * (peer_rel_diff) so the two compute the same thing.
  * Flags: --json, --threads N (default: cores), --seconds S per measurement
@@ -65,31 +65,35 @@ interface Row {
 }
 
 /**
- * Calls ours and peer alternately for about `seconds` each after warm-up, so
- * both see the same machine load; returns calls per second of each (from the
- * median call time, which shrugs off preemption spikes on a shared machine).
+ * Times ours and the peer in blocks (ours, peer, ours, peer; each about
+ * seconds/2) after warm-up, so both see the same machine load while neither
+ * runs right after the other's threads (onnxruntime's intra-op threads spin
+ * for a while after each run, which would slow whoever runs next). Returns
+ * calls per second of each from the median call time, which shrugs off
+ * preemption spikes on a shared machine.
  */
 async function rates(ours: () => Promise<unknown>, peer: () => Promise<unknown>, seconds: number): Promise<[number, number]> {
-  for (let i = 0; i < 2; i++) {
-    await ours();
-    await peer();
-  }
-  const a: number[] = [];
-  const b: number[] = [];
-  let spent = 0;
-  while (spent < 2 * seconds * 1000 || a.length < 5) {
-    let t0 = performance.now();
-    await ours();
-    let t1 = performance.now();
-    a.push(t1 - t0);
-    t0 = performance.now();
-    await peer();
-    t1 = performance.now();
-    b.push(t1 - t0);
-    spent += a.at(-1)! + b.at(-1)!;
+  const times: [number[], number[]] = [[], []];
+  const fns = [ours, peer];
+  for (let round = 0; round < 2; round++) {
+    for (let who = 0; who < 2; who++) {
+      const fn = fns[who]!;
+      await fn();
+      await fn();
+      let spent = 0;
+      let calls = 0;
+      while (spent < (seconds / 2) * 1000 || calls < 3) {
+        const t0 = performance.now();
+        await fn();
+        const dt = performance.now() - t0;
+        times[who]!.push(dt);
+        spent += dt;
+        calls++;
+      }
+    }
   }
   const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
-  return [1000 / median(a), 1000 / median(b)];
+  return [1000 / median(times[0]), 1000 / median(times[1])];
 }
 
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -225,7 +225,7 @@ void gemm(int M, int N, int K, const float* A, int lda, const float* Bp, const f
   int mt = kt.mr * 8;
   int pt = 4;
   if (threads > 1) {
-    while (static_cast<int64_t>(ceil_div(M, mt)) * ceil_div(panels, pt) < 4 * threads && (mt > kt.mr || pt > 1)) {
+    while (static_cast<int64_t>(ceil_div(M, mt)) * ceil_div(panels, pt) < 8 * threads && (mt > kt.mr || pt > 1)) {
       if (pt > 1) pt /= 2;
       else mt -= kt.mr;
     }
