@@ -14,6 +14,7 @@
  * the seed is printed on failure so a run can be replayed with
  * CRASH_SEED=<seed>.
  */
+import { seededRandom } from '../helpers/random';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,17 +39,6 @@ const KILL_AFTER_OPEN_MAX_MS = 150;
 /** Writers loading modules ahead of their turn. */
 const SPARE_WRITERS = 2;
 
-/** mulberry32: small seeded generator, so a failing sequence of kill times can be replayed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Writer {
   proc: ChildProcessWithoutNullStreams;

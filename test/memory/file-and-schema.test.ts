@@ -3,6 +3,7 @@
  * someone else's database, corrupt pages, a newer schema) and how schema
  * migrations behave (in order, recorded, all-or-nothing).
  */
+import { captureError } from '../helpers/random';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,14 +25,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let count = 0;
 const newFile = () => join(dir, `f-${++count}.db`);
 
-function captureError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 const sighting = (id: string, value: number) => ({
   id,

@@ -3,6 +3,7 @@
  * reopen, nearest-latent queries, task progress, the episodic log (ordering,
  * payload validation), bad inputs, and transactions of multi-row writes.
  */
+import { captureError } from '../helpers/random';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,14 +45,6 @@ function sighting(id: string, latent: number[], confidence = 0.8, x = 1): Object
   return { id, label: `label-${id}`, latent: new Float32Array(latent), pose: pose(x), confidence };
 }
 
-function captureError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 describe('opening a memory file', () => {
   it('runs in WAL mode with synchronous=FULL and foreign keys on', () => {

@@ -4,6 +4,7 @@
  * halt), hysteresis and cooldown, non-finite latents, and the offline
  * scoring helpers surpriseScores() and auroc().
  */
+import { captureError } from '../helpers/random';
 import { describe, expect, it } from 'vitest';
 import {
   RunningErrorStats,
@@ -50,14 +51,6 @@ function recorder(monitor: SurpriseMonitor): SurpriseEvent[] {
   return events;
 }
 
-function captureError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 describe('latentError', () => {
   const p = new Float32Array([1, -2, 0, 3]);

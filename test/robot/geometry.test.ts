@@ -1,16 +1,7 @@
+import { seededRandom as rng } from '../helpers/random';
 import { describe, expect, it } from 'vitest';
 import { capsuleBoxDistance, capsuleOutsideBoxExcess, pointSegmentDistanceSq, segmentAabbDistanceSq, segmentSegmentDistanceSq } from '../../src/robot/geometry';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Brute force: dense grid over both segment parameters. */
 function bruteSegSeg(p: number[], q: number[], r: number[], s: number[]): number {

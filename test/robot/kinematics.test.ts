@@ -1,3 +1,4 @@
+import { seededRandom as rng } from '../helpers/random';
 import { describe, expect, it } from 'vitest';
 import { KinematicModel } from '../../src/robot/kinematics';
 import { loadJointLimitsYaml, mergeJointLimits } from '../../src/robot/jointLimits';
@@ -6,17 +7,6 @@ import { makeTransformFromXyzRpy } from '../../src/robot/math';
 
 const ROBOTS = '../shared/data/robots';
 
-/** Seeded PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type M4 = number[][];
 function mul(a: M4, b: M4): M4 {

@@ -3,21 +3,14 @@
  * from a parameter table that the independent checker also reads), its
  * safety configuration, and a seeded PRNG.
  */
+import { seededRandom } from '../helpers/random';
 import { parseUrdf } from '../../src/robot/urdf';
 import { compileGuardrails } from '../../src/safety/guardrails';
 import { parseSafetyConfig } from '../../src/safety/config';
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as rng };
+
+
 
 /**
  * The cheap arm: base -> j1 (about z, at z 0.1) -> l1 -> j2 (about y, at
