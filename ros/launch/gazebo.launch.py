@@ -56,20 +56,17 @@ def generate_launch_description():
     ]
 
     sim_time = {"use_sim_time": True}
-    robot_description = ParameterValue(
-        Command(
-            [
-                PathJoinSubstitution([FindExecutable(name="xacro")]),
-                " ",
-                LaunchConfiguration("description_file"),
-                " sim_gazebo:=true use_mock_hardware:=false",
-                " controllers_file:=",
-                LaunchConfiguration("controllers_file"),
-            ]
-        ),
-        value_type=str,
+    robot_description_xml = Command(
+        [
+            PathJoinSubstitution([FindExecutable(name="xacro")]),
+            " ",
+            LaunchConfiguration("description_file"),
+            " sim_gazebo:=true use_mock_hardware:=false",
+            " controllers_file:=",
+            LaunchConfiguration("controllers_file"),
+        ]
     )
-    description = {"robot_description": robot_description}
+    description = {"robot_description": ParameterValue(robot_description_xml, value_type=str)}
 
     gz_sim = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("ros_gz_sim"), "launch", "gz_sim.launch.py"])),
@@ -115,27 +112,16 @@ def generate_launch_description():
     # Controllers exist only once the arm (and with it the gz_ros2_control plugin) is spawned.
     after_spawn = RegisterEventHandler(OnProcessExit(target_action=spawn, on_exit=[spawner_jsb, spawner_jtc]))
 
-    jepa = IfCondition(LaunchConfiguration("start_jepa_nodes"))
-    params = LaunchConfiguration("params_file")
-    checkpoint = {"checkpoint": LaunchConfiguration("checkpoint")}
-    nodes = [
-        Node(
-            package=PACKAGE,
-            executable="perception_node",
-            name="perception",
-            parameters=[params, checkpoint, sim_time, {"image_topic": camera}],
-            output="screen",
-            condition=jepa,
-        ),
-        Node(package=PACKAGE, executable="planner_node", name="planner", parameters=[params, checkpoint, description, sim_time], output="screen", condition=jepa),
-        Node(
-            package=PACKAGE,
-            executable="shield_node",
-            name="shield",
-            parameters=[params, description, sim_time, {"safety_file": LaunchConfiguration("safety_file"), "camera_topic": camera}],
-            output="screen",
-            condition=jepa,
-        ),
-        Node(package=PACKAGE, executable="memory_node", name="memory", parameters=[params, sim_time], output="screen", condition=jepa),
-    ]
-    return LaunchDescription(args + [gz_sim, robot_state_publisher, spawn, bridge, after_spawn] + nodes)
+    jepa_nodes = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "jepa_nodes.launch.py"])),
+        launch_arguments={
+            "robot_description": robot_description_xml,
+            "checkpoint": LaunchConfiguration("checkpoint"),
+            "params_file": LaunchConfiguration("params_file"),
+            "safety_file": LaunchConfiguration("safety_file"),
+            "camera_topic": camera,
+            "use_sim_time": "true",
+        }.items(),
+        condition=IfCondition(LaunchConfiguration("start_jepa_nodes")),
+    )
+    return LaunchDescription(args + [gz_sim, robot_state_publisher, spawn, bridge, after_spawn, jepa_nodes])

@@ -11,8 +11,9 @@ shield, memory). The shield is the only node that commands the controller.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import Command, FindExecutable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -66,24 +67,21 @@ def generate_launch_description():
     ]
 
     use_sim_time = LaunchConfiguration("use_sim_time")
-    robot_description = ParameterValue(
-        Command(
-            [
-                PathJoinSubstitution([FindExecutable(name="xacro")]),
-                " ",
-                LaunchConfiguration("description_file"),
-                " use_mock_hardware:=",
-                LaunchConfiguration("use_mock_hardware"),
-                " sim_gazebo:=false",
-                " controllers_file:=",
-                LaunchConfiguration("controllers_file"),
-                " ",
-                LaunchConfiguration("description_args"),
-            ]
-        ),
-        value_type=str,
+    robot_description_xml = Command(
+        [
+            PathJoinSubstitution([FindExecutable(name="xacro")]),
+            " ",
+            LaunchConfiguration("description_file"),
+            " use_mock_hardware:=",
+            LaunchConfiguration("use_mock_hardware"),
+            " sim_gazebo:=false",
+            " controllers_file:=",
+            LaunchConfiguration("controllers_file"),
+            " ",
+            LaunchConfiguration("description_args"),
+        ]
     )
-    description = {"robot_description": robot_description}
+    description = {"robot_description": ParameterValue(robot_description_xml, value_type=str)}
     sim_time = {"use_sim_time": use_sim_time}
 
     robot_state_publisher = Node(
@@ -110,36 +108,17 @@ def generate_launch_description():
         for name in ["joint_state_broadcaster", LaunchConfiguration("trajectory_controller")]
     ]
 
-    jepa = IfCondition(LaunchConfiguration("start_jepa_nodes"))
-    params = LaunchConfiguration("params_file")
-    checkpoint = {"checkpoint": LaunchConfiguration("checkpoint")}
-    nodes = [
-        Node(package=PACKAGE, executable="perception_node", name="perception", parameters=[params, checkpoint, sim_time], output="screen", condition=jepa),
-        Node(
-            package=PACKAGE,
-            executable="planner_node",
-            name="planner",
-            parameters=[params, checkpoint, description, sim_time],
-            output="screen",
-            condition=jepa,
-        ),
-        Node(
-            package=PACKAGE,
-            executable="shield_node",
-            name="shield",
-            parameters=[
-                params,
-                description,
-                sim_time,
-                {
-                    "safety_file": LaunchConfiguration("safety_file"),
-                    "command_interface": LaunchConfiguration("command_interface"),
-                    "controller_name": LaunchConfiguration("trajectory_controller"),
-                },
-            ],
-            output="screen",
-            condition=jepa,
-        ),
-        Node(package=PACKAGE, executable="memory_node", name="memory", parameters=[params, sim_time], output="screen", condition=jepa),
-    ]
-    return LaunchDescription(args + [robot_state_publisher, control_node] + spawners + nodes)
+    jepa_nodes = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "jepa_nodes.launch.py"])),
+        launch_arguments={
+            "robot_description": robot_description_xml,
+            "checkpoint": LaunchConfiguration("checkpoint"),
+            "params_file": LaunchConfiguration("params_file"),
+            "safety_file": LaunchConfiguration("safety_file"),
+            "command_interface": LaunchConfiguration("command_interface"),
+            "trajectory_controller": LaunchConfiguration("trajectory_controller"),
+            "use_sim_time": use_sim_time,
+        }.items(),
+        condition=IfCondition(LaunchConfiguration("start_jepa_nodes")),
+    )
+    return LaunchDescription(args + [robot_state_publisher, control_node] + spawners + [jepa_nodes])
