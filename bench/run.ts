@@ -7,6 +7,8 @@
  * gflops = matmul FLOPs we actually execute per second.
  * Workloads:
  *   (a) mlp predictor rollout: latent 64, hidden 256×2, action 7, N = 1024, H = 16
+ *       (again with the opt-in bfloat16 AMX predictor when the CPU has AMX-BF16;
+ *       its peer_rel_diff shows the bf16 error against the float32 peer)
  *   (b) transformer predictor rollout: depth 6, width 384, 16 tokens/frame,
  *       history 3 (window grows from one start frame), N = 256, H = 5
  *   (c) ViT-S/14 encode of one 224-px frame (embedDim 384, depth 12, 6 heads)
@@ -169,10 +171,11 @@ async function benchRollout(
   exportFn: (cfg: CheckpointConfig, w: Map<string, Float32Array>, N: number, H: number) => Uint8Array,
   flags: z.infer<typeof flagsSchema>,
   peak: number,
+  precision: 'float32' | 'bfloat16' = 'float32',
 ): Promise<Row> {
   const dims = modelDims(cfg);
   const weights = initWeights(cfg, 1);
-  const model = await createNativeModel(cfg, weights, { threads: flags.threads });
+  const model = await createNativeModel(cfg, weights, { threads: flags.threads, precision });
   const z0 = rand(dims.latentSize, 2);
   const goal = rand(dims.latentSize, 3);
   const actions = rand(N * H * dims.actionDim, 4);
@@ -257,6 +260,9 @@ async function main(): Promise<void> {
     const N = 1024, H = 16;
     const perStep = 2 * (71 * 256 + 256 * 256 + 256 * 64);
     emit(await benchRollout('(a) mlp predictor rollout N=1024 H=16', mlpConfig, N, H, N * H * perStep, exportMlpRollout, flags, peak));
+    if (info.amxBf16) {
+      emit(await benchRollout('(a) same, opt-in bfloat16 predictor on AMX (peer stays float32)', mlpConfig, N, H, N * H * perStep, exportMlpRollout, flags, peak, 'bfloat16'));
+    }
   }
   if (flags.only.includes('b')) {
     const N = 256, H = 5, T = 16, W = 384, hist = 3, depth = 6;

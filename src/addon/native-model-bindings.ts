@@ -8,6 +8,8 @@
 
 /** Flat model description built from a parsed CheckpointConfig (native-model.ts: toNativeSpec). */
 export interface NativeModelSpec {
+  /** 'bfloat16' (opt-in, mlp predictors, AMX-BF16 CPUs): predictor layers in BF16. Default 'float32'. */
+  precision?: 'float32' | 'bfloat16';
   latentTokens: number;
   latentDim: number;
   actionDim: number;
@@ -122,5 +124,5 @@ export interface NativeModelBindings {
   opForTest(name: NativeOpName, args: NativeOpArgs): Float32Array;
   /** GFLOP/s of the library GEMM on an n×n×n product with `threads` threads, timed for `seconds`. */
   gemmBench(n: number, threads: number, seconds: number): number;
-  kernelInfo(): { detected: string; active: string; hardwareThreads: number };
+  kernelInfo(): { detected: string; active: string; hardwareThreads: number; amxBf16: boolean };
 }

@@ -14,7 +14,7 @@ import { createReferenceModel } from '../../src/addon/reference';
 import type { RolloutRequest, WorldModel } from '../../src/addon/types';
 import { initWeights, saveCheckpoint } from '../../src/model/checkpoint';
 import { type CheckpointConfig, modelDims, parseCheckpointConfig } from '../../src/model/config';
-import { addonBuilt, randomArray, relErr } from './native-test-helpers';
+import { addon, addonBuilt, randomArray, relErr } from './native-test-helpers';
 
 const TOL = 1e-4;
 
@@ -203,6 +203,35 @@ describe.skipIf(!addonBuilt)('native CPU model vs float64 reference', () => {
     expect(relErr(await fromFile.encode(frames, 2), await ref.encode(frames, 2))).toBeLessThan(TOL);
     await expectSameRollout(fromFile, ref, rolloutRequest(c, 3, 6, 3, 12));
     fromFile.dispose();
+  });
+
+  it.skipIf(!addonBuilt || !addon().kernelInfo().amxBf16)(
+    'opt-in bfloat16 (AMX) mlp predictor stays within 3e-2 of the reference, and really runs in bf16',
+    async () => {
+      for (const name of [
+        'mlp encoder (layer norms, input normalisation) + residual mlp predictor with layer norms + proprio',
+        'mlp encoder (tanh) + non-residual silu mlp predictor',
+        'cnn encoder (no norm, avgpool, silu)',
+      ]) {
+        const c = configs[name]!;
+        const weights = initWeights(c, 31);
+        const ref = createReferenceModel(c, weights);
+        const fp32 = await createNativeModel(c, weights, { threads: 2 });
+        const bf16 = await createNativeModel(c, weights, { threads: 2, precision: 'bfloat16' });
+        const req = rolloutRequest(c, 1, 70, 6, 4);
+        const [a, b, r] = await Promise.all([bf16.rollout(req), fp32.rollout(req), ref.rollout(req)]);
+        expect(relErr(a.trajectory!, r.trajectory!), name).toBeLessThan(3e-2);
+        expect(relErr(a.energies, r.energies), name).toBeLessThan(3e-2);
+        expect(relErr(a.trajectory!, b.trajectory!), name).toBeGreaterThan(1e-6);
+        bf16.dispose();
+        fp32.dispose();
+      }
+    },
+  );
+
+  it('refuses bfloat16 for a transformer predictor with a message saying where it applies', async () => {
+    const c = configs['vit encoder (patch tokens) + concat transformer predictor with history 4']!;
+    await expect(createNativeModel(c, initWeights(c, 1), { precision: 'bfloat16' })).rejects.toThrow(/mlp predictors only/);
   });
 
   it('rejects a checkpoint whose weights file is missing a tensor, naming it', async () => {

@@ -74,3 +74,23 @@ inline void linear(const PackedLinear& L, int M, const float* A, int lda, float*
 }
 
 }  // namespace jepa
+
+namespace jepa {
+
+// ── Opt-in BF16 precision on AMX tiles ──────────────────────────────────────
+// Weights and activations rounded to bfloat16 (8-bit mantissa), products
+// summed in float32 by AMX tile dot products (tdpbf16ps): relative error
+// around 1e-2. Used only when a model is created with precision 'bfloat16';
+// float32 stays the default everywhere.
+bool amx_bf16_supported();  // CPU has AMX-BF16 and the kernel granted tile state
+
+struct PackedLinearAmx {
+  int in = 0, out = 0, kblocks = 0, panel_pairs = 0;  // K in blocks of 32, N in pairs of 16-column panels
+  std::vector<uint16_t> packed;  // [panel][kblock][16 k-pairs][16 columns][2]
+  std::vector<float> bias;
+};
+void pack_linear_amx(PackedLinearAmx& dst, const float* W, const float* bias, int out, int in);
+// C = (accumulate ? C : 0) + bf16(A)·bf16(W)^T + bias, then act; on the calling thread.
+void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float* C, int ldc, bool accumulate, Act act);
+
+}  // namespace jepa

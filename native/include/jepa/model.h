@@ -62,6 +62,8 @@ struct ModelSpec {
   double p_mlp_ratio = 4;
   bool concat = true, p_qkv_bias = true, output_head = true;
   float p_eps = 1e-6f;
+  // Opt-in: run the mlp predictor's layers in BF16 on AMX tiles.
+  bool bf16 = false;
 
   int latent_size() const { return latent_tokens * latent_dim; }
   int input_size() const { return encoder == Encoder::Mlp ? input_dim : in_channels * image_size * image_size; }
@@ -148,6 +150,7 @@ class CpuModel {
   std::vector<float> enc_final_w, enc_final_b;
   // predictor weights
   std::vector<PackedLinear> pred_layers;
+  std::vector<PackedLinearAmx> pred_layers_bf16;  // spec_.bf16 only
   std::vector<std::vector<float>> pred_norm_w, pred_norm_b;
   PackedLinear action_embed;
   std::vector<float> p_pos_embed;

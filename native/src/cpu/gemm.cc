@@ -33,6 +33,7 @@ namespace portable {
 typedef float vf __attribute__((vector_size(16)));
 typedef int vi __attribute__((vector_size(16)));
 constexpr int kLanes = 4;
+static inline vf vrcp(vf x) { return (vf{} + 1.f) / x; }
 #include "vec_impl.inc"
 
 constexpr int MR = 4;

@@ -11,6 +11,11 @@ namespace avx2 {
 typedef float vf __attribute__((vector_size(32)));
 typedef int vi __attribute__((vector_size(32)));
 constexpr int kLanes = 8;
+static inline vf vrcp(vf x) {
+  vf r = (vf)_mm256_rcp_ps((__m256)x);
+  r = r * (vf{} + 2.f - x * r);
+  return r * (vf{} + 2.f - x * r);
+}
 #include "vec_impl.inc"
 
 constexpr int MR = 6;

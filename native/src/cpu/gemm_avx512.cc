@@ -11,6 +11,10 @@ namespace avx512 {
 typedef float vf __attribute__((vector_size(64)));
 typedef int vi __attribute__((vector_size(64)));
 constexpr int kLanes = 16;
+static inline vf vrcp(vf x) {
+  const vf r = (vf)_mm512_maskz_rcp14_ps(0xFFFF, (__m512)x);
+  return r * (vf{} + 2.f - x * r);
+}
 #include "vec_impl.inc"
 
 constexpr int MR = 12;

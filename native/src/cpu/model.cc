@@ -137,7 +137,20 @@ void CpuModel::load(const WeightLookup& weights) {
   if (s.predictor == ModelSpec::Predictor::Mlp) {
     mlp_stack("predictor", D + s.action_dim, s.pred_hidden, D, s.pred_layer_norm, pred_layers, pred_norm_w,
               pred_norm_b);
+    if (s.bf16) {
+      if (!amx_bf16_supported())
+        throw std::runtime_error("precision 'bfloat16' needs a CPU with AMX-BF16 (and a kernel that grants AMX tile state); use 'float32'");
+      pred_layers_bf16.resize(pred_layers.size());
+      int d = D + s.action_dim;
+      for (size_t i = 0; i < pred_layers.size(); ++i) {
+        const int o = i < s.pred_hidden.size() ? s.pred_hidden[i] : D;
+        const std::string name = "predictor.layers." + num(i);
+        pack_linear_amx(pred_layers_bf16[i], need(name + ".weight", static_cast<size_t>(o) * d), need(name + ".bias", o), o, d);
+        d = o;
+      }
+    }
   } else {
+    if (s.bf16) throw std::runtime_error("precision 'bfloat16' is implemented for mlp predictors only; use 'float32'");
     const int W = s.predictor_width();
     lin(action_embed, "predictor.action_embed", s.action_dim, s.action_embed);
     p_pos_embed = vec("predictor.pos_embed", static_cast<size_t>(s.history) * s.latent_tokens * W);
@@ -389,6 +402,10 @@ void CpuModel::rollout_mlp_chunk(const RolloutArgs& a, int s0, int s1, Workspace
   std::fill(run, run + n, 0.0);
   std::fill(term, term + n, 0.0);
   for (int i = 0; i < n; ++i) std::memcpy(X + static_cast<size_t>(i) * in, a.z0, d * sizeof(float));
+  auto layer = [&](size_t l, const float* A, int lda, float* C, int ldc, bool accumulate, Act act) {
+    if (s.bf16) linear_amx(pred_layers_bf16[l], n, A, lda, C, ldc, accumulate, act);
+    else linear(pred_layers[l], n, A, lda, C, ldc, accumulate, act, nullptr);
+  };
   for (int t = 0; t < H; ++t) {
     check_cancel();
     for (int i = 0; i < n; ++i)
@@ -406,7 +423,7 @@ void CpuModel::rollout_mlp_chunk(const RolloutArgs& a, int s0, int s1, Workspace
     for (size_t l = 0; l < s.pred_hidden.size(); ++l) {
       const int hd = s.pred_hidden[l];
       float* dst = bufs[l % 2];
-      linear(pred_layers[l], n, cur, ld, dst, hd, false, s.pred_layer_norm ? Act::None : s.pred_act, nullptr);
+      layer(l, cur, ld, dst, hd, false, s.pred_layer_norm ? Act::None : s.pred_act);
       if (s.pred_layer_norm) {
         layernorm(dst, dst, n, hd, pred_norm_w[l].data(), pred_norm_b[l].data(), 1e-5f, nullptr);
         activate(dst, static_cast<int64_t>(n) * hd, s.pred_act, nullptr);
@@ -415,7 +432,7 @@ void CpuModel::rollout_mlp_chunk(const RolloutArgs& a, int s0, int s1, Workspace
       ld = hd;
     }
     // z_{t+1} lands in place in the input rows: z += out (residual) or z = out.
-    linear(pred_layers.back(), n, cur, ld, X, in, s.residual, Act::None, nullptr);
+    layer(pred_layers.size() - 1, cur, ld, X, in, s.residual, Act::None);
     for (int i = 0; i < n; ++i) {
       const float* z = X + static_cast<size_t>(i) * in;
       const float dd = dist(z, a.goal, d, a.l2);

@@ -102,6 +102,12 @@ jepa::ModelSpec parseSpec(Napi::Env env, Napi::Value value) {
   s.proprio_dim = intProp(env, o, "proprioDim");
   s.norm_mean = floatList(env, o, "normMean");
   s.norm_std = floatList(env, o, "normStd");
+  if (o.Get("precision").IsString()) {
+    const std::string precision = o.Get("precision").As<Napi::String>().Utf8Value();
+    if (precision != "float32" && precision != "bfloat16")
+      throw Napi::RangeError::New(env, "model spec: precision must be 'float32' or 'bfloat16', got '" + precision + "'");
+    s.bf16 = precision == "bfloat16";
+  }
   const std::string enc = strProp(env, o, "encoder");
   if (enc == "mlp") {
     s.encoder = jepa::ModelSpec::Encoder::Mlp;
@@ -650,6 +656,7 @@ Napi::Value KernelInfo(const Napi::CallbackInfo& info) {
   o.Set("detected", jepa::isa_name(jepa::detected_isa()));
   o.Set("active", jepa::isa_name(jepa::active_isa()));
   o.Set("hardwareThreads", jepa::ThreadPool::hardware_threads());
+  o.Set("amxBf16", jepa::amx_bf16_supported());
   return o;
 }
 
