@@ -49,22 +49,35 @@ describe('control loop on the embedded simulator', () => {
     const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start + 1, mode: 'eval', model: rooms, hierarchy: 'flat', samples: 1024, horizon: 16 });
     const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 10 }, timing: 'lockstep', maxSteps: 50 });
     await loop.tick(); // warm-up: JIT and first native allocations
-    let last = performance.now();
-    let maxGap = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-    }, 1);
-    const t0 = performance.now();
-    for (let i = 0; i < 5; i++) await loop.tick();
-    const elapsed = performance.now() - t0;
-    clearInterval(timer);
+    /** Largest gap between ticks of a 1 ms interval while `work` runs. */
+    const maxTickGap = async (work: () => Promise<unknown>) => {
+      let last = performance.now();
+      let gap = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        gap = Math.max(gap, now - last);
+        last = now;
+      }, 1);
+      try {
+        await work();
+      } finally {
+        clearInterval(timer);
+      }
+      return gap;
+    };
+    let elapsed = 0;
+    const busyGap = await maxTickGap(async () => {
+      const t0 = performance.now();
+      for (let i = 0; i < 5; i++) await loop.tick();
+      elapsed = performance.now() - t0;
+    });
+    // What the machine gives an idle event loop over the same time (other test files share the cores).
+    const idleGap = await maxTickGap(() => new Promise((r) => setTimeout(r, elapsed)));
     run.close();
-    console.log(`largest event-loop gap during 5 planning ticks (N=1024, H=16, 10 iterations; ${elapsed.toFixed(0)} ms): ${maxGap.toFixed(1)} ms`);
+    console.log(`largest event-loop gap during 5 planning ticks (N=1024, H=16, 10 iterations; ${elapsed.toFixed(0)} ms): ${busyGap.toFixed(1)} ms (idle: ${idleGap.toFixed(1)} ms)`);
     expect(elapsed).toBeGreaterThan(50);
-    // Rollouts run off the event loop; the planner's own work between them is short.
-    expect(maxGap).toBeLessThan(50);
+    // Rollouts run off the event loop, and the planner yields between slices of its batch terms.
+    expect(busyGap).toBeLessThan(Math.max(50, 2 * idleGap));
   });
 
   it('holds the arm instead of sending a stale plan when planning overruns a realtime period', async () => {
