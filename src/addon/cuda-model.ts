@@ -27,7 +27,7 @@ import { expectedTensors } from '../model/tensors';
 import type { PlanBudget, PlanGoal, PlanOptions, Planner, PlanResult, PlanState } from '../planning/types';
 import { loadNativeAddon, type NativeAddon } from './native';
 import { toNativeSpec } from './native-model';
-import type { NativeModelSpec } from './native-model-bindings';
+import type { NativeCostArgs, NativeModelSpec } from './native-model-bindings';
 import { CancelledError, type EncodeOptions, type RolloutRequest, type RolloutResult, type WorldModel } from './types';
 import {
   ArgumentRangeError,
@@ -42,18 +42,8 @@ import {
 
 // ── bindings ────────────────────────────────────────────────────────────────
 
-/** Energy fields shared by rollout and planCem (low/high read only when boundsWeight > 0). */
-export interface CudaCostArgs {
-  l2: boolean;
-  terminalWeight: number;
-  runningWeight: number;
-  actionMagnitudeWeight: number;
-  actionRateWeight: number;
-  boundsWeight: number;
-  previousAction?: Float32Array;
-  low?: Float32Array;
-  high?: Float32Array;
-}
+/** Energy fields shared by rollout and planCem: the same as the CPU backend's. */
+export type CudaCostArgs = NativeCostArgs;
 
 export interface CudaRolloutArgs extends CudaCostArgs {
   z0: Float32Array;

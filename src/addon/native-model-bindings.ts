@@ -55,15 +55,8 @@ export interface NativeModelSpec {
 
 export type NativeActivation = 'gelu' | 'relu' | 'tanh' | 'silu' | 'none';
 
-/** Arguments of NativeModelHandle.rollout; every array is used in place. */
-export interface NativeRolloutArgs {
-  z0: Float32Array;
-  frames: number;
-  actionHistory?: Float32Array;
-  actions: Float32Array;
-  n: number;
-  horizon: number;
-  goal: Float32Array;
+/** The energy terms as the native backends take them (every weight resolved; low/high read only when boundsWeight > 0). */
+export interface NativeCostArgs {
   l2: boolean;
   terminalWeight: number;
   runningWeight: number;
@@ -73,6 +66,17 @@ export interface NativeRolloutArgs {
   previousAction?: Float32Array;
   low?: Float32Array;
   high?: Float32Array;
+}
+
+/** Arguments of NativeModelHandle.rollout; every array is used in place. */
+export interface NativeRolloutArgs extends NativeCostArgs {
+  z0: Float32Array;
+  frames: number;
+  actionHistory?: Float32Array;
+  actions: Float32Array;
+  n: number;
+  horizon: number;
+  goal: Float32Array;
   /** Outputs, allocated by the caller. */
   energies: Float32Array;
   finalLatents?: Float32Array;

@@ -3,30 +3,14 @@
  * (max |got - want| / (max |want| + 1e-12): the worst error relative to the
  * gradient's scale), and central finite differences of a scalar function.
  */
-export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = (Math.imul(seed >>> 0, 0x9e3779b9) ^ 0x2545f491) >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + u * (hi - lo);
-  }
-  return out;
-}
 
+import { relErr as relErrWithFloor } from '../helpers/random';
+
+export { randomArray } from '../helpers/random';
+
+/** Worst error relative to the gradient's scale (floor 1e-12: gradients can be tiny). */
 export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  if (got.length !== want.length) throw new RangeError(`length ${got.length} vs expected ${want.length}`);
-  let maxRef = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(want[i]!));
-    const d = Math.abs(got[i]! - want[i]!);
-    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d;
-  }
-  return maxDiff / (maxRef + 1e-12);
+  return relErrWithFloor(got, want, 1e-12);
 }
 
 /** Σ g_i · y_i: turns an op's output into a scalar loss with upstream gradient g. */
