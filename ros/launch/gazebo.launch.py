@@ -40,17 +40,6 @@ def generate_launch_description():
             default_value=PathJoinSubstitution([share, "config", "controllers.yaml"]),
             description="ros2_control controllers YAML (loaded by the Gazebo plugin).",
         ),
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=PathJoinSubstitution([share, "config", "jepa_runtime.yaml"]),
-            description="Parameters of the jepa_runtime nodes.",
-        ),
-        DeclareLaunchArgument(
-            "safety_file",
-            default_value=PathJoinSubstitution([share, "config", "safety", "jepa_arm.yaml"]),
-            description="Guardrails of the shield.",
-        ),
-        DeclareLaunchArgument("checkpoint", description="World-model checkpoint folder."),
         DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw", description="Camera image topic (gz and ROS side)."),
         DeclareLaunchArgument("start_jepa_nodes", default_value="true", description="Start perception, planner, shield and memory."),
     ]
@@ -114,14 +103,8 @@ def generate_launch_description():
 
     jepa_nodes = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "jepa_nodes.launch.py"])),
-        launch_arguments={
-            "robot_description": robot_description_xml,
-            "checkpoint": LaunchConfiguration("checkpoint"),
-            "params_file": LaunchConfiguration("params_file"),
-            "safety_file": LaunchConfiguration("safety_file"),
-            "camera_topic": camera,
-            "use_sim_time": "true",
-        }.items(),
+        # checkpoint, params_file, safety_file: declared by jepa_nodes.launch.py (pass them on this command line).
+        launch_arguments={"robot_description": robot_description_xml, "camera_topic": camera, "use_sim_time": "true"}.items(),
         condition=IfCondition(LaunchConfiguration("start_jepa_nodes")),
     )
     return LaunchDescription(args + [gz_sim, robot_state_publisher, spawn, bridge, after_spawn, jepa_nodes])

@@ -50,18 +50,6 @@ def generate_launch_description():
             default_value="joint_trajectory_controller",
             description="Name of the JointTrajectoryController the shield commands.",
         ),
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=PathJoinSubstitution([share, "config", "jepa_runtime.yaml"]),
-            description="Parameters of the jepa_runtime nodes.",
-        ),
-        DeclareLaunchArgument(
-            "safety_file",
-            default_value=PathJoinSubstitution([share, "config", "safety", "jepa_arm.yaml"]),
-            description="Guardrails of the shield (src/safety schema).",
-        ),
-        DeclareLaunchArgument("checkpoint", description="World-model checkpoint folder (config.json + model.safetensors)."),
-        DeclareLaunchArgument("command_interface", default_value="topic", description="Shield output: 'topic' or 'action'."),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="Follow /clock."),
         DeclareLaunchArgument("start_jepa_nodes", default_value="true", description="Start perception, planner, shield and memory."),
     ]
@@ -110,12 +98,10 @@ def generate_launch_description():
 
     jepa_nodes = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "jepa_nodes.launch.py"])),
+        # checkpoint, params_file, safety_file, command_interface: declared by jepa_nodes.launch.py,
+        # and given on this launch file's command line they reach it unchanged.
         launch_arguments={
             "robot_description": robot_description_xml,
-            "checkpoint": LaunchConfiguration("checkpoint"),
-            "params_file": LaunchConfiguration("params_file"),
-            "safety_file": LaunchConfiguration("safety_file"),
-            "command_interface": LaunchConfiguration("command_interface"),
             "trajectory_controller": LaunchConfiguration("trajectory_controller"),
             "use_sim_time": use_sim_time,
         }.items(),
