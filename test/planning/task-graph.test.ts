@@ -13,7 +13,7 @@ import type { PlanBudget, PlanGoal, PlanOptions, Planner, PlanResult, PlanState 
 import { pointMass } from './linear-model';
 
 /** Records the goals and options it is given; returns a zero plan. */
-class StubPlanner implements Planner {
+class GoalRecordingPlanner implements Planner {
   readonly horizon = 2;
   readonly actionDim = 2;
   goals: PlanGoal[] = [];
@@ -83,7 +83,7 @@ describe('task graph execution', () => {
   });
 
   it('resolves image, pose and joint targets through the injected resolvers and checks their predicates on the measured state', async () => {
-    const low = new StubPlanner();
+    const low = new GoalRecordingPlanner();
     const images = new Map([['shelf.png', Float32Array.from([0.7, 0.1])]]);
     const calls: string[] = [];
     const task = new TaskGraphPlanner(
@@ -119,7 +119,7 @@ describe('task graph execution', () => {
 
   it('a pose predicate without a measured pose in the state is refused naming state.pose', async () => {
     const task = new TaskGraphPlanner(
-      new StubPlanner(),
+      new GoalRecordingPlanner(),
       { subgoals: [{ id: 'p', target: { kind: 'pose', position_m: [0, 0, 0] }, success: { kind: 'poseWithin', position_m: 0.01 }, timeout: { steps: 1 } }] },
       { pose: () => ({ latent: new Float32Array(2) }) },
     );
@@ -127,7 +127,7 @@ describe('task graph execution', () => {
   });
 
   it('retries a timed-out sub-goal (re-resolving it, cold start), then fails with TaskFailedError once retries run out', async () => {
-    const low = new StubPlanner();
+    const low = new GoalRecordingPlanner();
     let resolves = 0;
     const task = new TaskGraphPlanner(
       low,
@@ -155,7 +155,7 @@ describe('task graph execution', () => {
   });
 
   it("onFailure 'skip' gives up on a sub-goal after its retries and re-plans the remaining ones from the current state", async () => {
-    const low = new StubPlanner();
+    const low = new GoalRecordingPlanner();
     const task = new TaskGraphPlanner(
       low,
       {
@@ -176,7 +176,7 @@ describe('task graph execution', () => {
 
   it('a millisecond timeout uses the injected clock', async () => {
     let now = 1000;
-    const task = new TaskGraphPlanner(new StubPlanner(), { subgoals: [latentSubgoal('slow', 1, 1, { timeout: { ms: 250 } })] }, {}, {}, () => now);
+    const task = new TaskGraphPlanner(new GoalRecordingPlanner(), { subgoals: [latentSubgoal('slow', 1, 1, { timeout: { ms: 250 } })] }, {}, {}, () => now);
     await task.plan(at(0, 0), finalGoal, budget);
     now = 1249;
     await task.plan(at(0, 0), finalGoal, budget);
@@ -185,7 +185,7 @@ describe('task graph execution', () => {
   });
 
   it('notifySurprise at or above the threshold re-resolves the target and cold-starts the low level; below it changes nothing', async () => {
-    const low = new StubPlanner();
+    const low = new GoalRecordingPlanner();
     let resolves = 0;
     const task = new TaskGraphPlanner(
       low,
@@ -212,7 +212,7 @@ describe('task graph execution', () => {
 });
 
 describe('malformed task graphs', () => {
-  const low = new StubPlanner();
+  const low = new GoalRecordingPlanner();
   const problem = (graph: unknown, resolvers = {}): string => {
     try {
       new TaskGraphPlanner(low, graph as TaskGraphInput, resolvers);
