@@ -22,7 +22,11 @@ import { isNativeAddonNotFound } from '../addon/native';
 import type { CheckpointConfig } from '../model/config';
 import { SurpriseMonitor } from '../perception/surprise';
 import { CemPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type Planner } from '../planning/index';
+import { imageToChw } from '../perception/preprocess';
 import type { Observation } from '../robot/arm';
+import type { SimState } from '../sim/mujoco';
+import { TASKS } from '../sim/tasks/index';
+import { setJoints, stateWith } from '../sim/tasks/types';
 import { guardrailBarrierTerms } from '../safety/barriers';
 import { type Guardrails, loadGuardrails } from '../safety/guardrails';
 import { Shield, type ShieldDecision } from '../safety/shield';
@@ -254,29 +258,55 @@ const guardrailCache = new Map<string, Guardrails>();
 export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<EmbeddedRun> {
   const w = wiringFor(o.task);
   const model = o.model;
-  const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: o.render ?? false, imageSize: o.imageSize ?? 64, realtime: o.realtime ?? false });
-  const env = arm.env!;
-  const period_s = env.task.spec.frameskip * env.sim.timestep;
-  const S = env.task.spec.proprioJoints.length;
-  if (model.config.encoder.kind !== 'mlp' || model.dims.inputSize !== S) {
+  const enc = model.config.encoder;
+  const pixels = enc.kind !== 'mlp';
+  const imageSize = enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
+  const spec = TASKS[o.task].spec;
+  const S = spec.proprioJoints.length;
+  const camera = spec.cameras[0]!;
+  if (enc.kind === 'mlp' && model.dims.inputSize !== S) {
     throw new EmbeddedTaskError(
-      `model '${model.config.name}' takes ${model.config.encoder.kind === 'mlp' ? `${model.dims.inputSize}-dim state vectors` : `${model.config.encoder.kind} images`}; ` +
-        `task '${o.task}' runs state models over its ${S} proprio values (${env.task.spec.proprioJoints.join(', ')})`,
+      `model '${model.config.name}' takes ${model.dims.inputSize}-dim state vectors; ` +
+        `task '${o.task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`,
     );
+  }
+  if (enc.kind !== 'mlp' && enc.inChannels !== 3) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${enc.inChannels}-channel images; the '${camera}' camera gives RGB`);
   }
   if (model.dims.actionDim !== w.actionLimit.length) {
     throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
   }
+  // The checks above run before the simulator starts, so a refused model leaves nothing open.
+  const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: pixels || (o.render ?? false), imageSize, realtime: o.realtime ?? false });
+  const env = arm.env!;
+  const period_s = spec.frameskip * env.sim.timestep;
+  /** Encoder input of an observation: the proprio vector, or the main camera's frame as CHW floats. */
+  const encoderInput = (obs: Observation): Float32Array => {
+    if (!pixels) return Float32Array.from(obs.jointPositions);
+    const img = obs.images[camera];
+    if (!img) throw new EmbeddedTaskError(`task '${o.task}': no '${camera}' image in the observation for model '${model.config.name}'`);
+    const out = new Float32Array(3 * imageSize * imageSize);
+    imageToChw(img, imageSize, out, 0, `${camera} camera`);
+    return out;
+  };
+  /** The observation the arm would give in another simulator state (the simulator is restored). */
+  const observationOf = async (state: SimState): Promise<Observation> => {
+    const saved = env.sim.getState();
+    env.sim.setState(state);
+    try {
+      return await arm.getObservation();
+    } finally {
+      env.sim.setState(saved);
+    }
+  };
   const safetyPath = packagePath(w.safetyFile);
   let guardrails = guardrailCache.get(safetyPath);
   if (!guardrails) guardrailCache.set(safetyPath, (guardrails = loadGuardrails(safetyPath)));
   const shield = new Shield(guardrails, { clock: () => env.sim.time, logCapacity: 256 });
-  const goalSim = env.goalSimState();
-  const goalObs = env.observeState(goalSim);
-  const encode1 = (v: Float64Array) => model.encode(Float32Array.from(v), 1);
-  const goalLatent = await encode1(goalObs.jointPositions);
+  const goalObs = await observationOf(env.goalSimState());
+  const goalLatent = await model.encode(encoderInput(goalObs), 1);
 
-  const barrier = guardrailBarrierTerms(guardrails, {
+  const barrier = model.dims.proprioDim < w.guardedJoints ? [] : guardrailBarrierTerms(guardrails, {
     stepDuration_s: period_s,
     proprioJointColumns: Array.from({ length: w.guardedJoints }, (_, i) => i),
     weights: { keep_out_barrier: 5, joint_position_barrier: 5, workspace_barrier: 5, joint_velocity_barrier: 0 },
@@ -314,24 +344,32 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     const offset = TWO_ROOMS_WALL_HALF_THICKNESS_m + TWO_ROOMS_AGENT_RADIUS_m + 0.06;
     if (Math.sign(goal[0]!) !== side) {
       hierarchical = true;
-      const sub = (id: string, x: number, y: number, below: number, steps: number) => ({
+      // Each waypoint is a joints target checked on the measured position; its goal latent is the
+      // encoding of what the robot would observe there (state vector or camera frame alike).
+      const sub = (id: string, x: number, y: number, steps: number) => ({
         id,
-        target: { kind: 'latent' as const, latent: [x, y] },
-        success: { kind: 'latentDistance' as const, metric: 'l2' as const, below },
+        target: { kind: 'joints' as const, positions_rad: [x, y] },
+        success: { kind: 'jointsWithin' as const, tolerance_rad: 0.03 },
         timeout: { steps },
         retries: 1,
       });
+      const resolvers = {
+        joints: async (positions: number[]) => {
+          const state = stateWith(env.sim, (sim) => setJoints(sim, env.task.spec.proprioJoints, positions), [0, 0]);
+          return { latent: await model.encode(encoderInput(await observationOf(state)), 1) };
+        },
+      };
       planner = new TaskGraphPlanner(
         receding,
         {
           name: 'two-rooms via the door',
           subgoals: [
-            sub('door-near', side * offset, TWO_ROOMS_DOOR_Y_m, 0.02 ** 2, 60),
-            sub('door-far', -side * offset, TWO_ROOMS_DOOR_Y_m, 0.02 ** 2, 40),
-            sub('goal', goal[0]!, goal[1]!, 0.02 ** 2, 120),
+            sub('door-near', side * offset, TWO_ROOMS_DOOR_Y_m, 60),
+            sub('door-far', -side * offset, TWO_ROOMS_DOOR_Y_m, 40),
+            sub('goal', goal[0]!, goal[1]!, 120),
           ],
         },
-        {},
+        resolvers,
         { stepsPerCall: 1 },
       );
     }
@@ -342,7 +380,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     planner,
     shield,
     adapter: w.adapter(period_s),
-    encoderInput: (obs) => Float32Array.from(obs.jointPositions),
+    encoderInput,
     planStateExtras: (obs) => ({ proprio: Float32Array.from(obs.jointPositions) }),
     goal: { latent: goalLatent } satisfies PlanGoal,
     isSuccess: () => env.isSuccess(),
