@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
+import { shippedModel } from '../../model/registry';
 import { STATE_MODEL_TASKS, fitStateModel, modelFromCheckpoint } from '../../runtime/embedded';
 import { cpus } from 'node:os';
 import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summaryTable } from '../../runtime/evaluate';
@@ -25,7 +26,7 @@ const int = (name: string, min: number, max: number) =>
     .pipe(z.number().int().min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`));
 
 const sharedFlags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'Checkpoint folder (config.json + model.safetensors); default: fit a state-space model now.' },
+  model: { type: 'string', description: "Checkpoint folder (config.json + model.safetensors); default: the task's shipped model in models/<task>/, else a state-space model fitted now." },
   backend: { type: 'string', description: "Model backend: auto | cpu | reference.", defaultText: 'auto' },
   samples: { type: 'string', description: 'Planner samples per iteration (N).', defaultText: '256' },
   horizon: { type: 'string', description: 'Planning horizon (H steps).', defaultText: '8' },
@@ -46,6 +47,11 @@ const sharedSchema = {
 
 async function resolveModel(task: TaskName, dir: string | undefined, backend: 'auto' | 'cpu' | 'reference', ctx: CommandContext): Promise<WorldModel> {
   if (dir) return loadModel(dir, { backend });
+  const shipped = shippedModel(task);
+  if (shipped) {
+    ctx.log(`${task}: shipped model ${shipped}`);
+    return loadModel(shipped, { backend });
+  }
   ctx.log(`${task}: fitting a linear state-space model from 3000 random-exploration transitions on training seeds…`);
   const t0 = performance.now();
   const model = await modelFromCheckpoint(await fitStateModel(task), backend);

@@ -1,0 +1,18 @@
+/**
+ * The registry of shipped models: `models/<task>/` in the package holds a
+ * checkpoint (config.json + model.safetensors) trained for an embedded task
+ * by the command recorded beside it. The CLI uses a shipped model when the
+ * user names none.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CONFIG_FILE, WEIGHTS_FILE } from './checkpoint';
+
+/** Folder of the shipped models, whatever the working directory. */
+export const MODELS_DIR = resolve(new URL('../..', import.meta.url).pathname, 'models');
+
+/** The shipped checkpoint folder for a task, or undefined when none ships. */
+export function shippedModel(task: string, root = MODELS_DIR): string | undefined {
+  const dir = resolve(root, task);
+  return existsSync(resolve(dir, CONFIG_FILE)) && existsSync(resolve(dir, WEIGHTS_FILE)) ? dir : undefined;
+}

@@ -1,0 +1,17 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { shippedModel } from '../../src/model/registry';
+
+describe('shipped model registry', () => {
+  it('finds a task folder only when it holds both checkpoint files', () => {
+    const root = mkdtempSync(join(tmpdir(), 'models-'));
+    mkdirSync(join(root, 'reach'));
+    writeFileSync(join(root, 'reach', 'config.json'), '{}');
+    expect(shippedModel('reach', root)).toBeUndefined();
+    writeFileSync(join(root, 'reach', 'model.safetensors'), '');
+    expect(shippedModel('reach', root)).toBe(join(root, 'reach'));
+    expect(shippedModel('push-t', root)).toBeUndefined();
+  });
+});
