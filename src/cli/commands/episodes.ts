@@ -188,7 +188,7 @@ async function demoTasks(
       summaries,
       episodes,
       notes: [
-        'Models: linear state-space models fitted on the spot from random exploration on training seeds (system identification), unless --model was given.',
+        'Models: --model when given, else the task\'s shipped model (models/<task>/), else a linear state-space model fitted on the spot from random exploration on training seeds (system identification).',
         NOT_IN_DEMO,
       ],
     });
