@@ -362,20 +362,20 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return w->Promise();
   }
 
-  // encode(frames, count, out, token?)
-  Napi::Value Encode(const Napi::CallbackInfo& info) {
+  using RowFn = void (jepa::CpuModel::*)(const float*, int, float*, const std::atomic<bool>*);
+
+  // (input, count, out, token?): `count` rows of inSize floats → `count` rows of outSize floats,
+  // on a worker, arrays used in place. Shared by encode and decodeProprio.
+  Napi::Value QueueRows(const Napi::CallbackInfo& info, const char* what, const char* inName, const char* shapes,
+                        const std::shared_ptr<jepa::CpuModel>& model, size_t inSize, size_t outSize, RowFn fn) {
     Napi::Env env = info.Env();
-    auto model = require(env, "encode");
-    ArrayArg frames = floatArray(env, info[0], "frames");
+    ArrayArg in = floatArray(env, info[0], inName);
     const int count = info[1].As<Napi::Number>().Int32Value();
     ArrayArg out = floatArray(env, info[2], "out");
-    const size_t in = model->spec().input_size(), L = model->spec().latent_size();
-    if (count < 1 || frames.length != count * in || out.length != count * L)
-      throw Napi::RangeError::New(env, "encode: frames must be count × inputSize and out count × latentSize");
-    auto* w = new CallWorker(env, "encode", model, tokenFlag(env, info[3]));
-    w->body = [frames, count, out](jepa::CpuModel& m, const std::atomic<bool>* c) {
-      m.encode(frames.data, count, out.data, c);
-    };
+    if (count < 1 || in.length != count * inSize || out.length != count * outSize)
+      throw Napi::RangeError::New(env, std::string(what) + ": " + shapes);
+    auto* w = new CallWorker(env, what, model, tokenFlag(env, info[3]));
+    w->body = [in, count, out, fn](jepa::CpuModel& m, const std::atomic<bool>* c) { (m.*fn)(in.data, count, out.data, c); };
     w->Keep(info[0]);
     w->Keep(info[2]);
     w->Keep(info[3]);
@@ -384,27 +384,19 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return w->Promise();
   }
 
+  // encode(frames, count, out, token?)
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    auto model = require(info.Env(), "encode");
+    return QueueRows(info, "encode", "frames", "frames must be count × inputSize and out count × latentSize", model,
+                     model->spec().input_size(), model->spec().latent_size(), &jepa::CpuModel::encode);
+  }
+
   // decodeProprio(latents, count, out, token?)
   Napi::Value DecodeProprio(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto model = require(env, "decodeProprio");
-    ArrayArg lat = floatArray(env, info[0], "latents");
-    const int count = info[1].As<Napi::Number>().Int32Value();
-    ArrayArg out = floatArray(env, info[2], "out");
-    const size_t L = model->spec().latent_size(), P = model->spec().proprio_dim;
-    if (P == 0) throw Napi::Error::New(env, "decodeProprio: this model has no proprio head");
-    if (count < 1 || lat.length != count * L || out.length != count * P)
-      throw Napi::RangeError::New(env, "decodeProprio: latents must be count × latentSize and out count × proprioDim");
-    auto* w = new CallWorker(env, "decodeProprio", model, tokenFlag(env, info[3]));
-    w->body = [lat, count, out](jepa::CpuModel& m, const std::atomic<bool>* c) {
-      m.decode_proprio(lat.data, count, out.data, c);
-    };
-    w->Keep(info[0]);
-    w->Keep(info[2]);
-    w->Keep(info[3]);
-    w->Keep(Value());
-    w->Queue();
-    return w->Promise();
+    auto model = require(info.Env(), "decodeProprio");
+    if (model->spec().proprio_dim == 0) throw Napi::Error::New(info.Env(), "decodeProprio: this model has no proprio head");
+    return QueueRows(info, "decodeProprio", "latents", "latents must be count × latentSize and out count × proprioDim", model,
+                     model->spec().latent_size(), model->spec().proprio_dim, &jepa::CpuModel::decode_proprio);
   }
 
   // rollout(args, token?) — args: see src/addon/native-model-bindings.ts.
