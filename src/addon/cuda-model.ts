@@ -27,7 +27,7 @@ import { expectedTensors } from '../model/tensors';
 import type { PlanBudget, PlanGoal, PlanOptions, Planner, PlanResult, PlanState } from '../planning/types';
 import { loadNativeAddon, type NativeAddon } from './native';
 import { toNativeSpec } from './native-model';
-import type { NativeCostArgs, NativeModelSpec } from './native-model-bindings';
+import type { NativeCostArgs, NativeModelSpec, NativeRolloutArgs } from './native-model-bindings';
 import { CancelledError, type EncodeOptions, type RolloutRequest, type RolloutResult, type WorldModel } from './types';
 import {
   ArgumentRangeError,
@@ -45,19 +45,8 @@ import {
 /** Energy fields shared by rollout and planCem: the same as the CPU backend's. */
 export type CudaCostArgs = NativeCostArgs;
 
-export interface CudaRolloutArgs extends CudaCostArgs {
-  z0: Float32Array;
-  frames: number;
-  actionHistory?: Float32Array;
-  actions: Float32Array;
-  n: number;
-  horizon: number;
-  goal: Float32Array;
-  energies: Float32Array;
-  finalLatents?: Float32Array;
-  trajectory?: Float32Array;
-  proprio?: Float32Array;
-}
+/** Rollout arguments: the same layout as the CPU backend's. */
+export type CudaRolloutArgs = NativeRolloutArgs;
 
 export interface CudaCemArgs extends CudaCostArgs {
   z0: Float32Array;
