@@ -13,7 +13,7 @@
  *    effort } }` with names without the arm prefix (joint1 -> fer_joint1).
  *  - 'kinova_arrays': `joint_names: [...]`, `maximum_velocities: [...]`,
  *    `maximum_accelerations: [...]` (ros2_kortex moveit config); the
- *    `$(arg prefix)` xacro placeholder is stripped.
+ *    `$(arg prefix)` xacro argument is stripped.
  *
  * YAML joint names are matched to URDF joints exactly, else by a unique
  * `<prefix>_<name>` / `<prefix><name>` suffix match. Overrides follow
