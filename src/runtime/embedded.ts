@@ -142,6 +142,27 @@ function wiringFor(task: TaskName): TaskWiring {
   return w;
 }
 
+/**
+ * A recorded episode's model actions: each applied actuator command [steps, A] put through the
+ * task's adapter (arm tasks: target minus the joint positions it was sent at), given the proprio
+ * vectors [steps + 1, proprioSize] (joint positions first) recorded beside it.
+ */
+export function recordedModelActions(task: TaskName, applied: Float32Array, proprio: Float32Array, steps: number, proprioSize: number, period_s: number): Float32Array {
+  const w = wiringFor(task);
+  const A = w.actionLimit.length;
+  if (applied.length !== steps * A) throw new RangeError(`recordedModelActions(${task}): ${applied.length} action values for ${steps} steps of ${A}`);
+  if (proprio.length < steps * proprioSize) throw new RangeError(`recordedModelActions(${task}): ${proprio.length} proprio values for ${steps} steps of ${proprioSize}`);
+  const adapter = w.adapter(period_s);
+  const J = proprioSize / 2;
+  const out = new Float32Array(steps * A);
+  for (let t = 0; t < steps; t++) {
+    const row = proprio.subarray(t * proprioSize, (t + 1) * proprioSize);
+    const obs: Observation = { images: {}, jointPositions: Float64Array.from(row.subarray(0, J)), jointVelocities: Float64Array.from(row.subarray(J)), time: t * period_s };
+    out.set(adapter.modelActionOf(Float64Array.from(applied.subarray(t * A, (t + 1) * A)), obs, period_s), t * A);
+  }
+  return out;
+}
+
 /** Root of the package (config/ lives there), whatever the working directory. */
 function packagePath(rel: string): string {
   return resolve(new URL('../..', import.meta.url).pathname, rel);

@@ -6,6 +6,14 @@
  * size) or one camera's frames (cnn and ViT encoders: HWC uint8 → CHW in
  * [0, 1]; imageSize must equal the dataset's and inChannels must be 3). Images stay
  * uint8 in memory and are converted per batch.
+ *
+ * Several datasets of one task (say, random and scripted episodes) load as
+ * one; they must agree on cameras, frame size, proprio names and action size.
+ * Every batch also carries the proprio vectors of its frames (the target of a
+ * proprio-head loss). Actions are the applied actuator commands ('applied')
+ * or, for position-target arms whose model acts in steps away from the
+ * current joints, those commands minus the joint positions they were given
+ * at ('delta': a_t - q_t, one joint position per action dim).
  */
 import type { CheckpointConfig } from '../model/config';
 import { Xoshiro128 } from '../model/checkpoint';
@@ -23,9 +31,13 @@ export class DatasetModelMismatchError extends Error {
 interface EpisodeData {
   /** proprio: Float32Array [(L+1), P]; image: Uint8Array [(L+1), S, S, 3]. */
   obs: Float32Array | Uint8Array;
+  /** [(L+1), P]: joint positions then velocities. */
+  proprio: Float32Array;
   actions: Float32Array;
   length: number;
 }
+
+export type ActionForm = 'applied' | 'delta';
 
 export class WindowDataset {
   private constructor(
@@ -36,13 +48,48 @@ export class WindowDataset {
     private readonly episodes: EpisodeData[],
     private readonly windows: [number, number][],
     private readonly imageSize: number,
+    /** Size of one proprio vector (positions then velocities). */
+    readonly proprioSize: number,
+    readonly proprioNames: readonly string[],
+    readonly task: string,
   ) {}
 
-  /** Reads every episode of `dir` into memory and lists the windows of `steps` transitions. */
-  static async load(dir: string, config: CheckpointConfig, steps: number, camera?: string): Promise<WindowDataset> {
+  /**
+   * Reads every episode of `dirs` (one dataset or several of the same task) into memory and lists
+   * the windows of `steps` transitions.
+   */
+  static async load(dirs: string | readonly string[], config: CheckpointConfig, steps: number, camera?: string, actionForm: ActionForm = 'applied'): Promise<WindowDataset> {
+    const list = typeof dirs === 'string' ? [dirs] : dirs;
+    if (list.length === 0) throw new RangeError('WindowDataset.load: no dataset folder given');
+    let first: WindowDataset | undefined;
+    const episodes: EpisodeData[] = [];
+    const windows: [number, number][] = [];
+    for (const dir of list) {
+      const d = await WindowDataset.loadOne(dir, config, steps, camera, actionForm);
+      if (first) {
+        const why =
+          d.kind !== first.kind || d.inputSize !== first.inputSize ? 'its observations differ in kind or size'
+          : d.proprioSize !== first.proprioSize ? `its proprio has ${d.proprioSize} values, '${list[0]}' has ${first.proprioSize}`
+          : d.proprioNames.join() !== first.proprioNames.join() ? `its proprio names (${d.proprioNames.join(', ')}) differ from '${list[0]}'s`
+          : d.task !== first.task ? `it holds task '${d.task}', '${list[0]}' holds '${first.task}'`
+          : undefined;
+        if (why) throw new DatasetModelMismatchError(dir, `cannot be mixed with '${list[0]}': ${why}`);
+      } else {
+        first = d;
+      }
+      for (const [e, s] of d.windows) windows.push([e + episodes.length, s]);
+      episodes.push(...d.episodes);
+    }
+    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.task);
+  }
+
+  private static async loadOne(dir: string, config: CheckpointConfig, steps: number, camera: string | undefined, actionForm: ActionForm): Promise<WindowDataset> {
     const reader = DatasetReader.open(dir);
     const m = reader.manifest;
     const enc = config.encoder;
+    const P = m.proprioNames.length;
+    if (actionForm === 'delta' && m.actionDim > P) throw new DatasetModelMismatchError(dir, `'delta' actions need a joint position per action dim; actions have ${m.actionDim} dims, proprio ${P} values`);
+    if (config.proprio && config.proprio.dim > P) throw new DatasetModelMismatchError(dir, `proprio.dim is ${config.proprio.dim}, the dataset's proprio has ${P} values (${m.proprioNames.join(', ')})`);
     if (m.actionDim !== config.action.dim) throw new DatasetModelMismatchError(dir, `actions have ${m.actionDim} dims, action.dim is ${config.action.dim}`);
     let kind: 'proprio' | 'image';
     let inputSize: number;
@@ -61,14 +108,39 @@ export class WindowDataset {
     }
     const episodes: EpisodeData[] = [];
     const windows: [number, number][] = [];
+    const A = m.actionDim;
     for await (const ep of reader.episodes()) {
       const obs = kind === 'proprio' ? ep.proprio.slice() : ep.frames[cam]!.slice();
+      const actions = ep.actions.slice();
+      if (actionForm === 'delta') {
+        for (let t = 0; t < ep.length; t++) for (let j = 0; j < A; j++) actions[t * A + j] -= ep.proprio[t * P + j]!;
+      }
       const e = episodes.length;
-      episodes.push({ obs, actions: ep.actions.slice(), length: ep.length });
+      episodes.push({ obs, proprio: ep.proprio.slice(), actions, length: ep.length });
       for (let s = 0; s + steps <= ep.length; s++) windows.push([e, s]);
     }
     if (windows.length === 0) throw new DatasetModelMismatchError(dir, `no episode has ${steps} transitions`);
-    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize);
+    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, m.task);
+  }
+
+  /** Per proprio entry, the mean and standard deviation over every observation (std floored at 1e-6). */
+  proprioStats(): { mean: Float64Array; std: Float64Array } {
+    const P = this.proprioSize;
+    const sum = new Float64Array(P), sq = new Float64Array(P);
+    let n = 0;
+    for (const ep of this.episodes) {
+      for (let t = 0; t <= ep.length; t++) {
+        for (let j = 0; j < P; j++) {
+          const v = ep.proprio[t * P + j]!;
+          sum[j] += v;
+          sq[j] += v * v;
+        }
+        n++;
+      }
+    }
+    const mean = sum.map((s) => s / n);
+    const std = sq.map((s, j) => Math.max(1e-6, Math.sqrt(Math.max(0, s / n - mean[j]! ** 2))));
+    return { mean, std };
   }
 
   get windowCount(): number {
@@ -103,15 +175,20 @@ export class WindowDataset {
     const B = indices.length;
     const T = this.steps;
     const A = this.actionDim;
+    const P = this.proprioSize;
     const frames = new Float32Array((T + 1) * B * this.inputSize);
     const actions = new Float32Array(T * B * A);
+    const proprio = new Float32Array((T + 1) * B * P);
     indices.forEach((w, b) => {
       const [e, s] = this.windows[w]!;
       const ep = this.episodes[e]!;
-      for (let t = 0; t <= T; t++) this.writeObs(ep, s + t, frames, (t * B + b) * this.inputSize);
+      for (let t = 0; t <= T; t++) {
+        this.writeObs(ep, s + t, frames, (t * B + b) * this.inputSize);
+        proprio.set(ep.proprio.subarray((s + t) * P, (s + t + 1) * P), (t * B + b) * P);
+      }
       for (let t = 0; t < T; t++) actions.set(ep.actions.subarray((s + t) * A, (s + t + 1) * A), (t * B + b) * A);
     });
-    return { batch: B, steps: T, inputSize: this.inputSize, actionDim: A, frames, actions };
+    return { batch: B, steps: T, inputSize: this.inputSize, actionDim: A, frames, actions, proprio, proprioSize: P };
   }
 
   /** Up to `count` observations spread over the dataset [n, inputSize], for collapse diagnostics. */

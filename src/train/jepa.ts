@@ -13,7 +13,13 @@
  *     pred(ẑ_{t+j-1}, a_{t+j-1}) with ẑ_t = z_t, MSE to z*_{t+j}, mean over j
  *     (transformer: the window holds the last ≤ historyLength of z_t, ẑ_{t+1}, …)
  *   regulariser on Z (none, VICReg variance + covariance, or SIGReg)
- *   loss = wp·L_tf + wr·L_rollout + regulariser; backward; AdamW; EMA update.
+ *   proprio head (proprioWeight > 0, config.proprio set): p̂ = proprio_head(z)
+ *     for every frame, L_p = mean_j ((p̂_j - p_j) / s_j)² over the first
+ *     proprio.dim entries of the batch's proprio vectors, s_j their dataset
+ *     std; its gradient reaches the encoder (an auxiliary task that keeps the
+ *     robot's own joints legible in the latent, and gives the planner the
+ *     decoded joints its guardrail terms need)
+ *   loss = wp·L_tf + wr·L_rollout + regulariser + wpp·L_p; backward; AdamW; EMA update.
  * A frozen encoder (freezeEncoder) trains the predictor only.
  */
 import { z } from 'zod';
@@ -53,6 +59,8 @@ export const jepaOptionsSchema = z.strictObject({
    */
   stopGradient: z.boolean().default(true),
   optimizer: adamwOptionsSchema.default({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }),
+  /** Weight of the proprio-head loss (0: the head is not trained). */
+  proprioWeight: z.number().min(0).default(0),
 });
 export type JepaOptions = z.infer<typeof jepaOptionsSchema>;
 export type JepaOptionsInput = z.input<typeof jepaOptionsSchema>;
@@ -62,6 +70,7 @@ export interface StepStats {
   prediction: number;
   rollout: number;
   regularizer: number;
+  proprio: number;
   step_ms: number;
 }
 
@@ -76,6 +85,8 @@ export class JepaTrainer {
   private readonly target: TrainableModel | null;
   private readonly optimizer: AdamW;
   private steps = 0;
+  /** Per proprio-head output, the scale its error is divided by (dataset std); 1 until set. */
+  private proprioScale: Float64Array;
 
   constructor(
     private readonly k: TrainKernels,
@@ -87,7 +98,22 @@ export class JepaTrainer {
     this.model = new TrainableModel(config, weights);
     if (this.options.freezeEncoder) this.model.setTrainable('encoder.', false);
     this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, weights) : null;
+    const P = config.proprio?.dim ?? 0;
+    if (this.options.proprioWeight > 0 && P === 0) throw new RangeError('objective.proprioWeight > 0 needs a proprio head: set model.proprio.dim');
+    // An untrained head would only decay towards zero: leave it out of the optimiser.
+    if (this.options.proprioWeight === 0) this.model.setTrainable('proprio_head.', false);
+    this.proprioScale = new Float64Array(P).fill(1);
     this.optimizer = new AdamW(k, [...this.model.params.values()], this.options.optimizer);
+  }
+
+  /** Scales of the proprio-head error (one per head output, > 0): typically the dataset's std. */
+  setProprioScale(scale: ArrayLike<number>): void {
+    if (scale.length < this.proprioScale.length) throw new RangeError(`setProprioScale: ${scale.length} values for a ${this.proprioScale.length}-output proprio head`);
+    for (let j = 0; j < this.proprioScale.length; j++) {
+      const v = scale[j]!;
+      if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`setProprioScale: scale[${j}] = ${v} must be finite and > 0`);
+      this.proprioScale[j] = v;
+    }
   }
 
   get step(): number {
@@ -121,6 +147,12 @@ export class JepaTrainer {
     if (b.frames.length !== (b.steps + 1) * b.batch * b.inputSize) throw new BatchShapeError(`frames hold ${b.frames.length} values, expected (T+1)·B·inputSize = ${(b.steps + 1) * b.batch * b.inputSize}`);
     if (b.actions.length !== b.steps * b.batch * b.actionDim) throw new BatchShapeError(`actions hold ${b.actions.length} values, expected T·B·A = ${b.steps * b.batch * b.actionDim}`);
     if (b.steps < 1) throw new BatchShapeError('a batch needs at least one transition (steps >= 1)');
+    if (this.options.proprioWeight > 0) {
+      const P = this.model.dims.proprioDim;
+      const size = b.proprioSize ?? 0;
+      if (!b.proprio || size < P) throw new BatchShapeError(`the proprio-head loss needs the batch's proprio vectors with >= ${P} values each (got ${b.proprio ? size : 'none'})`);
+      if (b.proprio.length !== (b.steps + 1) * b.batch * size) throw new BatchShapeError(`proprio holds ${b.proprio.length} values, expected (T+1)·B·proprioSize = ${(b.steps + 1) * b.batch * size}`);
+    }
   }
 
   /** One optimisation step; returns the loss terms (weighted as summed into the loss). */
@@ -245,13 +277,33 @@ export class JepaTrainer {
     }
     if (Z.requiresGrad && (r.kind !== 'none' || targetGrad)) seeds.push([Z, zGrad]);
 
+    let proprio = 0;
+    if (o.proprioWeight > 0) {
+      const P = this.model.dims.proprioDim;
+      const size = b.proprioSize!;
+      const head = g.linear(Z, n, this.model.param('proprio_head.weight'), this.model.param('proprio_head.bias'), L, P);
+      const grad = new Float32Array(n * P);
+      const scale = 2 * o.proprioWeight / (n * P);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < P; j++) {
+          const s = this.proprioScale[j]!;
+          const e = (head.value[i * P + j]! - b.proprio![i * size + j]!) / s;
+          proprio += e * e;
+          grad[i * P + j] = (scale * e) / s;
+        }
+      }
+      proprio = (o.proprioWeight * proprio) / (n * P);
+      seeds.push([head, grad]);
+    }
+
     g.backward(seeds);
     const prediction = o.predictionWeight * tf.loss;
     return {
-      loss: prediction + o.rolloutWeight * rollout + reg,
+      loss: prediction + o.rolloutWeight * rollout + reg + proprio,
       prediction,
       rollout: o.rolloutWeight * rollout,
       regularizer: reg,
+      proprio,
     };
   }
 

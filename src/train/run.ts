@@ -34,6 +34,12 @@ export const trainConfigSchema = z.strictObject({
   model: z.unknown(),
   /** Camera to train a cnn encoder on (default: the dataset's first). */
   camera: z.string().optional(),
+  /**
+   * How the model's actions relate to the dataset's applied actuator commands:
+   * 'applied' as recorded, 'delta' = command minus the joint positions at that
+   * step (position-target arms whose model acts in steps from the current joints).
+   */
+  actions: z.enum(['applied', 'delta']).default('applied'),
   epochs: z.number().int().positive().default(10),
   batchSize: z.number().int().min(2).default(32),
   /** Transitions per training window (T); the rollout uses up to this many steps. */
@@ -77,6 +83,7 @@ export interface EpochReport {
   prediction: number;
   rollout: number;
   regularizer: number;
+  proprio: number;
   effectiveRank: number;
   meanStd: number;
   minStd: number;
@@ -93,7 +100,8 @@ export interface TrainProgress {
 }
 
 export interface TrainRunOptions {
-  data: string;
+  /** One dataset folder, or several of the same task trained on as one. */
+  data: string | readonly string[];
   configFile: string;
   out: string;
   /** Recorded in the checkpoint metadata. */
@@ -123,8 +131,11 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
   const { train, model: modelConfig } = parseTrainConfig(configJson, o.configFile);
   // epochs is left out so a finished run can be extended by raising it.
   const configSha256 = sha256(JSON.stringify({ ...train, epochs: null }));
-  const datasetSha256 = sha256(readFileSync(path.join(o.data, MANIFEST_FILE)));
-  const data = await WindowDataset.load(o.data, modelConfig, train.windowSteps, train.camera);
+  const dirs = typeof o.data === 'string' ? [o.data] : [...o.data];
+  // One dataset: the hash of its manifest; several: the hash of their manifest hashes, in order.
+  const manifestHashes = dirs.map((d) => sha256(readFileSync(path.join(d, MANIFEST_FILE))));
+  const datasetSha256 = manifestHashes.length === 1 ? manifestHashes[0]! : sha256(manifestHashes.join('\n'));
+  const data = await WindowDataset.load(dirs, modelConfig, train.windowSteps, train.camera, train.actions);
 
   const stateFile = path.join(o.out, 'train-state.json');
   let startEpoch = 0;
@@ -146,6 +157,7 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
     startEpoch = resume.epoch;
   }
   const trainer = new JepaTrainer(loadTrainKernels(), modelConfig, weights, train.objective);
+  if (train.objective.proprioWeight > 0) trainer.setProprioScale(data.proprioStats().std);
   if (resume) {
     const optFile = path.join(o.out, 'optimizer.safetensors');
     const st = await readSafetensors(optFile);
@@ -160,13 +172,14 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
     const t0 = performance.now();
     const order = data.epochOrder(train.seed, epoch);
     const batches = Math.max(1, Math.floor(order.length / B));
-    const sums = { loss: 0, prediction: 0, rollout: 0, regularizer: 0, ms: 0 };
+    const sums = { loss: 0, prediction: 0, rollout: 0, regularizer: 0, proprio: 0, ms: 0 };
     for (let i = 0; i < batches; i++) {
       const stats = trainer.trainStep(data.batch(order.slice(i * B, (i + 1) * B)));
       sums.loss += stats.loss;
       sums.prediction += stats.prediction;
       sums.rollout += stats.rollout;
       sums.regularizer += stats.regularizer;
+      sums.proprio += stats.proprio;
       sums.ms += stats.step_ms;
       if (!Number.isFinite(stats.loss)) throw new RangeError(`training diverged at epoch ${epoch + 1}, batch ${i + 1} (loss ${stats.loss}); lower objective.optimizer.lr`);
       o.onProgress?.({ epoch: epoch + 1, epochs: train.epochs, batch: i + 1, batches, loss: stats.loss });
@@ -182,6 +195,7 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
       prediction: sums.prediction / batches,
       rollout: sums.rollout / batches,
       regularizer: sums.regularizer / batches,
+      proprio: sums.proprio / batches,
       effectiveRank: d.effectiveRank,
       meanStd: d.meanStd,
       minStd: d.minStd,

@@ -19,6 +19,9 @@ export interface SequenceBatch {
   frames: Float32Array;
   /** [T, batch, actionDim]: actions[t] is applied after frames[t]. */
   actions: Float32Array;
+  /** [T + 1, batch, proprioSize]: the proprio vector of each frame, when known (proprio-head loss). */
+  proprio?: Float32Array;
+  proprioSize?: number;
 }
 
 export interface PointMassOptions {

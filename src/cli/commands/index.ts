@@ -5,6 +5,7 @@ import { benchCommand, collectCommand } from './data';
 import { inspectCommand } from './inspect';
 import { recordCommand } from './record';
 import { replayCommand } from './replay';
+import { surpriseCommand } from './surprise';
 import { trainCommand } from './train';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, trainCommand, benchCommand, inspectCommand, recordCommand, replayCommand] as unknown as Command[];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, reportCommand, collectCommand, trainCommand, surpriseCommand, benchCommand, inspectCommand, recordCommand, replayCommand] as unknown as Command[];

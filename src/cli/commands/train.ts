@@ -10,7 +10,11 @@ import { runTraining } from '../../train/run';
 import type { Command } from '../command';
 
 const trainSchema = z.object({
-  data: z.string({ error: '--data DIR is required (a dataset written by jepa collect)' }).min(1),
+  data: z
+    .string({ error: '--data DIR is required (a dataset written by jepa collect)' })
+    .min(1)
+    .transform((v) => v.split(','))
+    .refine((dirs) => dirs.every((d) => d.length > 0), { message: '--data: empty folder name in the comma-separated list' }),
   config: z.string({ error: '--config FILE is required (train config JSON)' }).min(1),
   out: z.string({ error: '--out DIR is required' }).min(1),
   json: z.boolean().default(false),
@@ -21,7 +25,7 @@ export const trainCommand: Command<typeof trainSchema> = {
   name: 'train',
   summary: 'Train a JEPA world model (encoder + action-conditioned predictor) on a collected dataset; re-run to resume.',
   flags: {
-    data: { type: 'string', description: 'Dataset folder written by `jepa collect`.' },
+    data: { type: 'string', description: 'Dataset folder written by `jepa collect`, or several of one task separated by commas (e.g. random and scripted episodes).' },
     config: { type: 'string', description: 'Train config JSON: { model: <checkpoint config>, epochs, batchSize, windowSteps, seed, objective }.' },
     out: { type: 'string', description: 'Output folder: config.json, model.safetensors, optimizer state, metrics.jsonl.' },
     json: { type: 'boolean', description: 'Print the per-epoch reports as JSON.' },
@@ -33,7 +37,7 @@ export const trainCommand: Command<typeof trainSchema> = {
       data: o.data,
       configFile: o.config,
       out: o.out,
-      command: ['jepa', 'train', '--data', o.data, '--config', o.config, '--out', o.out].join(' '),
+      command: ['jepa', 'train', '--data', o.data.join(','), '--config', o.config, '--out', o.out].join(' '),
       onProgress: (p) => {
         if (!ctx.interactive) return;
         const frac = p.batch / p.batches;
@@ -44,7 +48,7 @@ export const trainCommand: Command<typeof trainSchema> = {
         if (ctx.interactive) ctx.stderr.write('\n');
         ctx.log(
           `epoch ${r.epoch}/${r.epochs}: loss ${r.loss.toFixed(4)} (prediction ${r.prediction.toFixed(4)}, rollout ${r.rollout.toFixed(4)}, ` +
-            `regulariser ${r.regularizer.toFixed(4)})  effective rank ${r.effectiveRank.toFixed(2)}  mean std ${r.meanStd.toFixed(3)}  ` +
+            `regulariser ${r.regularizer.toFixed(4)}${r.proprio > 0 ? `, proprio ${r.proprio.toFixed(4)}` : ''})  effective rank ${r.effectiveRank.toFixed(2)}  mean std ${r.meanStd.toFixed(3)}  ` +
             `${r.step_ms.toFixed(1)} ms/step`,
         );
       },
