@@ -51,6 +51,9 @@ export const trainConfigSchema = z.strictObject({
 });
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
 
+/** Smallest proprio-head error scale (m or rad). */
+export const PROPRIO_SCALE_FLOOR = 0.01;
+
 export class TrainConfigError extends Error {
   override name = 'TrainConfigError';
   constructor(file: string, problems: string[]) {
@@ -157,7 +160,9 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
     startEpoch = resume.epoch;
   }
   const trainer = new JepaTrainer(loadTrainKernels(), modelConfig, weights, train.objective);
-  if (train.objective.proprioWeight > 0) trainer.setProprioScale(data.proprioStats().std);
+  // Errors are measured in dataset standard deviations, floored at 0.01 (1 cm or 0.01 rad) so an
+  // entry that barely moves in the data (a gripper left open) is not blown up into the whole loss.
+  if (train.objective.proprioWeight > 0) trainer.setProprioScale(data.proprioStats().std.map((s) => Math.max(s, PROPRIO_SCALE_FLOOR)));
   if (resume) {
     const optFile = path.join(o.out, 'optimizer.safetensors');
     const st = await readSafetensors(optFile);
