@@ -159,6 +159,14 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
     weights = await loadCheckpointTensors(o.out, modelConfig);
     startEpoch = resume.epoch;
   }
+  const proprioDim = modelConfig.proprio?.dim ?? 0;
+  if (!resume && train.objective.proprioWeight > 0 && proprioDim > 0) {
+    // Start the head's bias at the data's mean (joint angles sit far from 0: a Panda's elbow near
+    // -2.2 rad); otherwise its early error, several std wide, floods the encoder's gradient.
+    const bias = weights.get('proprio_head.bias')!;
+    const { mean } = data.proprioStats();
+    for (let j = 0; j < proprioDim; j++) bias[j] = mean[j]!;
+  }
   const trainer = new JepaTrainer(loadTrainKernels(), modelConfig, weights, train.objective);
   // Errors are measured in dataset standard deviations, floored at 0.01 (1 cm or 0.01 rad) so an
   // entry that barely moves in the data (a gripper left open) is not blown up into the whole loss.
