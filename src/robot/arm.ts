@@ -37,6 +37,8 @@ export interface Arm {
   readonly jointNames: readonly string[];
   /** Dimension of the action `sendAction` takes. */
   readonly actionDim: number;
+  /** True once the backend has nothing more to give (a replay past the end of its recording); absent on live arms. */
+  readonly done?: boolean;
   getObservation(): Promise<Observation>;
   sendAction(action: Float64Array): Promise<AppliedAction>;
   close(): Promise<void>;

@@ -6,7 +6,8 @@
  * model — a checkpoint given with --model, or a linear state-space model
  * fitted on the spot from random exploration on training seeds (system
  * identification; the pixel JEPA models of `jepa train` replace it once
- * they ship).
+ * they ship). `createArmRun` wires the same adapter, guardrails and planner
+ * onto another Arm (ROS 2, MCAP replay) with the goal given as joints.
  *
  * Model actions are steps away from holding still, so a zero action is always
  * safe and the sampling distribution starts centred on it:
@@ -23,7 +24,7 @@ import type { CheckpointConfig } from '../model/config';
 import { SurpriseMonitor } from '../perception/surprise';
 import { CemPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type Planner } from '../planning/index';
 import { imageToChw } from '../perception/preprocess';
-import type { Observation } from '../robot/arm';
+import type { Arm, Observation } from '../robot/arm';
 import type { SimState } from '../sim/mujoco';
 import { TASKS } from '../sim/tasks/index';
 import { setJoints, stateWith } from '../sim/tasks/types';
@@ -54,6 +55,8 @@ interface TaskWiring {
   guardedJoints: number;
   /** Width of the joint-position barrier band inside each limit (rad or m). */
   positionBand: number;
+  /** What the adapter's arm actions are: joint position targets (any backend) or velocities (the simulator's point mass). */
+  armAction: 'joint-targets' | 'velocity';
   adapter(period_s: number): ActionAdapter;
 }
 
@@ -120,6 +123,7 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     actionLimit: [...Array(7).fill(ARM_DELTA_rad), GRIPPER_DELTA_m],
     guardedJoints: 7,
     positionBand: 0.1,
+    armAction: 'joint-targets',
     adapter: armAdapter,
   },
   'two-rooms': {
@@ -127,6 +131,7 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     actionLimit: [TWO_ROOMS_MAX_SPEED_mps * 0.9, TWO_ROOMS_MAX_SPEED_mps * 0.9],
     guardedJoints: 2,
     positionBand: 0.02,
+    armAction: 'velocity',
     adapter: pointMassAdapter,
   },
 };
@@ -274,6 +279,44 @@ export interface EmbeddedRun {
   close(): void;
 }
 
+/** The flat planner of every backend: CEM over the model in a receding horizon, with the guardrails' barrier terms. */
+function recedingPlanner(
+  model: WorldModel,
+  w: TaskWiring,
+  guardrails: Guardrails,
+  period_s: number,
+  o: { horizon?: number; samples?: number; plannerSeed?: number; seed: number },
+): RecedingHorizon {
+  const barrier = model.dims.proprioDim < w.guardedJoints ? [] : guardrailBarrierTerms(guardrails, {
+    stepDuration_s: period_s,
+    proprioJointColumns: Array.from({ length: w.guardedJoints }, (_, i) => i),
+    weights: { keep_out_barrier: 5, joint_position_barrier: 5, workspace_barrier: 5, joint_velocity_barrier: 0 },
+    distanceBand_m: 0.03,
+    positionBand: w.positionBand,
+  });
+  const cem = new CemPlanner(
+    model,
+    {
+      horizon: o.horizon ?? 8,
+      samples: o.samples ?? 256,
+      seed: o.plannerSeed ?? o.seed,
+      initStd: w.actionLimit.map((l) => l * 0.6),
+      eliteFraction: 0.1,
+      tolerance: 1e-3,
+      patience: 2,
+      energy: {
+        metric: 'l2',
+        terminalWeight: 1,
+        runningWeight: 0.2,
+        actionRateWeight: 0.0,
+        bounds: { low: w.actionLimit.map((l) => -l), high: w.actionLimit, weight: 0 },
+      },
+    },
+    barrier,
+  );
+  return new RecedingHorizon(cem, { executeSteps: 1 });
+}
+
 const guardrailCache = new Map<string, Guardrails>();
 
 export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<EmbeddedRun> {
@@ -327,34 +370,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const goalObs = await observationOf(env.goalSimState());
   const goalLatent = await model.encode(encoderInput(goalObs), 1);
 
-  const barrier = model.dims.proprioDim < w.guardedJoints ? [] : guardrailBarrierTerms(guardrails, {
-    stepDuration_s: period_s,
-    proprioJointColumns: Array.from({ length: w.guardedJoints }, (_, i) => i),
-    weights: { keep_out_barrier: 5, joint_position_barrier: 5, workspace_barrier: 5, joint_velocity_barrier: 0 },
-    distanceBand_m: 0.03,
-    positionBand: w.positionBand,
-  });
-  const cem = new CemPlanner(
-    model,
-    {
-      horizon: o.horizon ?? 8,
-      samples: o.samples ?? 256,
-      seed: o.plannerSeed ?? o.seed,
-      initStd: w.actionLimit.map((l) => l * 0.6),
-      eliteFraction: 0.1,
-      tolerance: 1e-3,
-      patience: 2,
-      energy: {
-        metric: 'l2',
-        terminalWeight: 1,
-        runningWeight: 0.2,
-        actionRateWeight: 0.0,
-        bounds: { low: w.actionLimit.map((l) => -l), high: w.actionLimit, weight: 0 },
-      },
-    },
-    barrier,
-  );
-  const receding = new RecedingHorizon(cem, { executeSteps: 1 });
+  const receding = recedingPlanner(model, w, guardrails, period_s, o);
   let planner: Planner & { reset?(): void; notifySurprise?(level: number): void } = receding;
   let hierarchical = false;
   if (o.task === 'two-rooms' && o.hierarchy === 'auto') {
@@ -420,6 +436,96 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     goalObservation: { images: goalObs.images, jointPositions: goalObs.jointPositions, jointVelocities: goalObs.jointVelocities, time: goalObs.time },
     close: () => void arm.close(),
   };
+}
+
+/** Tasks whose arm actions are joint position targets, so they run on any Arm (ROS 2, MCAP replay), not only the simulator. */
+export const JOINT_TARGET_TASKS = (Object.keys(WIRING) as TaskName[]).filter((t) => WIRING[t]!.armAction === 'joint-targets');
+
+export interface ArmRunOptions {
+  task: TaskName;
+  /** A backend other than the simulator (RosArm, McapReplayArm), reporting and commanding the task's joints. */
+  arm: Arm;
+  model: WorldModel;
+  /** Prefix of the arm's joint names before the task's (the sim's joint1 → fer_joint1). */
+  jointPrefix?: string;
+  /** Goal as joint positions, one per arm joint (no simulator renders a goal here). */
+  goalJoints: readonly number[];
+  /** Success: every guarded joint within this of its goal, rad. */
+  goalTolerance_rad?: number;
+  controlPeriod_s: number;
+  /** The backend's time, s (ROS time, or a replay's cursor): the shield's clock. */
+  clock: () => number;
+  seed?: number;
+  samples?: number;
+  horizon?: number;
+  plannerSeed?: number;
+}
+
+export interface ArmRun {
+  stages: LoopStages;
+  period_s: number;
+  maxSteps: number;
+  guardrails: Guardrails;
+  shield: Shield;
+}
+
+/**
+ * A task's loop stages on an arm other than the simulator: the same adapter, guardrails and
+ * planner as the embedded run, with the goal given as joint positions (encoded by the state
+ * model) and success judged on the measured joints.
+ */
+export async function createArmRun(o: ArmRunOptions): Promise<ArmRun> {
+  const w = wiringFor(o.task);
+  if (w.armAction !== 'joint-targets') {
+    throw new EmbeddedTaskError(`task '${o.task}' commands velocities of the simulator's point mass; a ROS 2 or replayed arm takes joint position targets (tasks: ${JOINT_TARGET_TASKS.join(', ')})`);
+  }
+  const { model, arm } = o;
+  const spec = TASKS[o.task].spec;
+  const names = spec.proprioJoints.map((j) => `${o.jointPrefix ?? ''}${j}`);
+  if (arm.jointNames.length !== names.length || arm.jointNames.some((n, i) => n !== names[i])) {
+    throw new EmbeddedTaskError(`task '${o.task}' needs the arm's joints to be ${names.join(', ')} in that order; arm '${arm.name}' has ${arm.jointNames.join(', ')}`);
+  }
+  if (arm.actionDim !== names.length) throw new EmbeddedTaskError(`task '${o.task}' sends ${names.length} joint targets; arm '${arm.name}' takes ${arm.actionDim}`);
+  if (model.config.encoder.kind !== 'mlp') {
+    throw new EmbeddedTaskError(
+      `model '${model.config.name}' encodes images, and its goal would be an image only the simulator renders; on this backend the goal is joint positions, so use a state model (mlp encoder)`,
+    );
+  }
+  if (model.dims.inputSize !== names.length) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${model.dims.inputSize}-dim state vectors; task '${o.task}' gives ${names.length} joint positions`);
+  }
+  if (model.dims.actionDim !== w.actionLimit.length) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
+  }
+  if (o.goalJoints.length !== names.length || o.goalJoints.some((v) => !Number.isFinite(v))) {
+    throw new EmbeddedTaskError(`the goal needs ${names.length} finite joint positions (${names.join(', ')}); got ${o.goalJoints.length}: ${o.goalJoints.join(', ')}`);
+  }
+  if (!(o.controlPeriod_s > 0)) throw new EmbeddedTaskError(`control period must be > 0 s, got ${o.controlPeriod_s}`);
+  const safetyPath = packagePath(w.safetyFile);
+  let guardrails = guardrailCache.get(safetyPath);
+  if (!guardrails) guardrailCache.set(safetyPath, (guardrails = loadGuardrails(safetyPath)));
+  const shield = new Shield(guardrails, { clock: o.clock, logCapacity: 256 });
+  const period_s = o.controlPeriod_s;
+  const goal = Float64Array.from(o.goalJoints);
+  const goalLatent = await model.encode(Float32Array.from(goal), 1);
+  const tol = o.goalTolerance_rad ?? 0.02;
+  let last: Observation | undefined;
+  const seed = o.seed ?? 0;
+  const stages: LoopStages = {
+    arm,
+    model,
+    planner: recedingPlanner(model, w, guardrails, period_s, { ...o, seed }),
+    shield,
+    adapter: w.adapter(period_s),
+    encoderInput: (obs) => ((last = obs), Float32Array.from(obs.jointPositions)),
+    planStateExtras: (obs) => ({ proprio: Float32Array.from(obs.jointPositions) }),
+    goal: { latent: goalLatent } satisfies PlanGoal,
+    isSuccess: () => last !== undefined && Array.from({ length: w.guardedJoints }, (_, j) => Math.abs(last!.jointPositions[j]! - goal[j]!)).every((d) => d <= tol),
+    surprise: new SurpriseMonitor({ metric: 'l2' }),
+    episodeId: `${o.task}-${arm.name}-${seed}`,
+    plannerName: 'cem',
+  };
+  return { stages, period_s, maxSteps: spec.maxSteps, guardrails, shield };
 }
 
 /** Evaluation seeds for `count` episodes (the documented held-out range). */

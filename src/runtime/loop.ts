@@ -87,6 +87,8 @@ export interface EpisodeResult {
   success: boolean;
   /** Why the episode ended early without success (e.g. a task-graph sub-goal ran out of retries). */
   failure?: string;
+  /** The arm reported `done` (a replay reached the end of its recording). */
+  armDone?: boolean;
   steps: number;
   ticks: TickRecord[];
   /** Commands the shield did not pass unchanged (scale, clamp, halt), plus holds. */
@@ -257,6 +259,7 @@ export class ControlLoop {
     const ticks: TickRecord[] = [];
     let success = false;
     let failure: string | undefined;
+    let armDone = false;
     for (let i = 0; i < this.o.maxSteps; i++) {
       const tickStart = performance.now();
       let t: TickRecord;
@@ -274,6 +277,10 @@ export class ControlLoop {
       await onTick?.(t);
       success = this.s.isSuccess?.() ?? false;
       if (success) break;
+      if (this.s.arm.done) {
+        armDone = true;
+        break;
+      }
       if (this.o.timing === 'realtime') {
         const wait = this.o.controlPeriod_s * 1000 - (performance.now() - tickStart);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -285,6 +292,7 @@ export class ControlLoop {
     return {
       success,
       ...(failure ? { failure } : {}),
+      ...(armDone ? { armDone } : {}),
       steps: ticks.length,
       ticks,
       shieldInterventions: this.#stats.interventions,

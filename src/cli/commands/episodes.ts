@@ -3,7 +3,8 @@
  * through the full loop, with a live progress line and a summary table (or
  * JSON). They share flags and model resolution: `--model DIR` loads a
  * checkpoint; without it, a linear state-space model is fitted from random
- * exploration on training seeds (see src/runtime/embedded.ts).
+ * exploration on training seeds (see src/runtime/embedded.ts). `jepa run
+ * --robot ros|mcap` runs on a ROS 2 or replayed arm instead (./run-backends.ts).
  */
 import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
@@ -17,6 +18,7 @@ import { EVAL_SEEDS } from '../../sim/tasks/seeds';
 import { TaskName } from '../../sim/tasks/types';
 import { WorldMemory } from '../../memory/world-memory';
 import type { Command, CommandContext, FlagSpec } from '../command';
+import { GoalJoints, runOnBackend } from './run-backends';
 
 const int = (name: string, min: number, max: number) =>
   z
@@ -82,7 +84,10 @@ function runOptions(o: z.infer<z.ZodObject<typeof sharedSchema>>) {
 const runSchema = z.object({
   ...sharedSchema,
   task: TaskName,
-  robot: z.enum(['sim', 'ros']).default('sim'),
+  robot: z.enum(['sim', 'ros', 'mcap']).default('sim'),
+  bag: z.string().min(1).optional(),
+  'goal-joints': GoalJoints.optional(),
+  'joint-prefix': z.string().default(''),
   seed: int('--seed', 0, 2 ** 31 - 1).default(0),
   episodes: int('--episodes', 1, 1000).default(1),
   flat: z.boolean().default(false),
@@ -96,7 +101,10 @@ export const runCommand: Command<typeof runSchema> = {
   summary: 'Run a task through the whole loop (observe, encode, plan, shield, act).',
   flags: {
     task: { type: 'string', description: `Task: ${TaskName.options.join(' | ')}.` },
-    robot: { type: 'string', description: 'sim (embedded simulator) or ros (a live ROS 2 graph: see ros/README section in README.md).', defaultText: 'sim' },
+    robot: { type: 'string', description: "sim (embedded simulator), ros (an arm on a live ROS 2 graph, needs rclnodejs) or mcap (replay of a rosbag2 MCAP file, --bag).", defaultText: 'sim' },
+    bag: { type: 'string', description: 'With --robot mcap: the .mcap file (or rosbag2 folder) to replay.' },
+    'goal-joints': { type: 'string', description: 'With --robot ros|mcap: the goal as comma-separated joint positions (default for mcap: the bag\'s last joint state).' },
+    'joint-prefix': { type: 'string', description: "With --robot ros|mcap: prefix of the robot's joint names before the task's (e.g. fer_).", defaultText: "''" },
     seed: { type: 'string', description: 'First training seed of the episodes.', defaultText: '0' },
     episodes: { type: 'string', description: 'Episodes to run.', defaultText: '1' },
     flat: { type: 'boolean', description: 'Plan without the hierarchy (no task graph).' },
@@ -106,8 +114,17 @@ export const runCommand: Command<typeof runSchema> = {
   },
   schema: runSchema,
   async run(o, ctx) {
-    if (o.robot === 'ros') {
-      throw new Error("--robot ros runs through the ROS 2 nodes: start them with `ros2 launch jepa_runtime robot.launch.py` (see README, 'ROS 2'); this command drives the embedded simulator");
+    if (o.robot !== 'sim') {
+      const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
+      try {
+        return await runOnBackend(
+          { task: o.task, robot: o.robot, bag: o.bag, goalJoints: o['goal-joints'], jointPrefix: o['joint-prefix'], episodes: o.episodes, seed: o.seed, json: o.json, memory, ...runOptions(o) },
+          ctx,
+          () => resolveModel(o.task, o.model, o.backend, ctx),
+        );
+      } finally {
+        memory?.close();
+      }
     }
     const model = await resolveModel(o.task, o.model, o.backend, ctx);
     const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
