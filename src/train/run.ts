@@ -161,8 +161,10 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
   }
   const proprioDim = modelConfig.proprio?.dim ?? 0;
   if (!resume && train.objective.proprioWeight > 0 && proprioDim > 0) {
-    // Start the head's bias at the data's mean (joint angles sit far from 0: a Panda's elbow near
-    // -2.2 rad); otherwise its early error, several std wide, floods the encoder's gradient.
+    // Start the head at the data's mean: zero weights, bias = mean (joint angles sit far from 0: a
+    // Panda's elbow near -2.2 rad). A randomly initialised head starts several std off on every
+    // entry, and the quickest way to shrink that error is to shrink the latent: the encoder collapses.
+    weights.get('proprio_head.weight')!.fill(0);
     const bias = weights.get('proprio_head.bias')!;
     const { mean } = data.proprioStats();
     for (let j = 0; j < proprioDim; j++) bias[j] = mean[j]!;
