@@ -11,7 +11,11 @@
  *       its peer_rel_diff shows the bf16 error against the float32 peer)
  *   (b) transformer predictor rollout: depth 6, width 384, 16 tokens/frame,
  *       history 3 (window grows from one start frame), N = 256, H = 5
+ *       (again in opt-in bfloat16 on AMX when the CPU has AMX-BF16)
  *   (c) ViT-S/14 encode of one 224-px frame (embedDim 384, depth 12, 6 heads)
+ *       (again in opt-in bfloat16 on AMX when the CPU has AMX-BF16)
+ * Every bfloat16 row times its own float32 onnxruntime peer in the same call,
+ * like the float32 rows.
  * The peer runs each rollout as one ONNX graph with the horizon unrolled (one
  * session.run per rollout; see onnx-export.ts), intra-op threads = our thread
  * count, inter-op 1, sequential execution, all graph optimisations. Ours and
@@ -206,12 +210,16 @@ async function benchRollout(
   };
 }
 
-async function benchVit(flags: z.infer<typeof flagsSchema>, peak: number): Promise<Row> {
+async function benchVit(
+  flags: z.infer<typeof flagsSchema>,
+  peak: number,
+  precision: 'float32' | 'bfloat16' = 'float32',
+): Promise<Row> {
   const cfg = vitConfig;
   const enc = cfg.encoder as Extract<CheckpointConfig['encoder'], { kind: 'vit' }>;
   const dims = modelDims(cfg);
   const weights = initWeights(cfg, 5);
-  const model = await createNativeModel(cfg, weights, { threads: flags.threads });
+  const model = await createNativeModel(cfg, weights, { threads: flags.threads, precision });
   const frame = rand(dims.inputSize, 6, 0, 1);
   const sess = await session(exportVitEncoder(cfg, weights), flags.threads);
   const feeds = { image: new ort.Tensor('float32', frame, [1, enc.inChannels, enc.imageSize, enc.imageSize]) };
@@ -224,7 +232,9 @@ async function benchVit(flags: z.infer<typeof flagsSchema>, peak: number): Promi
   const T = (enc.imageSize / enc.patchSize) ** 2 + 1;
   const flops = enc.depth * blockFlops(T, enc.embedDim, enc.mlpRatio, T) + 2 * (T - 1) * enc.embedDim * enc.inChannels * enc.patchSize ** 2;
   return {
-    name: `(c) ViT-S/14 encode 224px, 1 frame (${(1000 / oursRate).toFixed(1)} ms ours, ${(1000 / peerRate).toFixed(1)} ms peer)`,
+    name:
+      `(c) ${precision === 'bfloat16' ? 'same, opt-in bfloat16 linears on AMX (peer stays float32)' : 'ViT-S/14 encode 224px, 1 frame'} ` +
+      `(${(1000 / oursRate).toFixed(1)} ms ours, ${(1000 / peerRate).toFixed(1)} ms peer)`,
     unit: 'frames/s',
     ours_per_s: oursRate,
     peer: `onnxruntime-node ${ort.env.versions.node} cpu`,
@@ -285,8 +295,14 @@ async function main(): Promise<void> {
       prevF = F;
     }
     emit(await benchRollout('(b) transformer predictor rollout N=256 H=5', tfConfig, N, H, flops, exportTransformerRollout, flags, peak));
+    if (info.amxBf16) {
+      emit(await benchRollout('(b) same, opt-in bfloat16 linears on AMX (peer stays float32)', tfConfig, N, H, flops, exportTransformerRollout, flags, peak, 'bfloat16'));
+    }
   }
-  if (flags.only.includes('c')) emit(await benchVit(flags, peak));
+  if (flags.only.includes('c')) {
+    emit(await benchVit(flags, peak));
+    if (info.amxBf16) emit(await benchVit(flags, peak, 'bfloat16'));
+  }
   if (!flags.json) {
     console.table(
       rows.map((r) => ({

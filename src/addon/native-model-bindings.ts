@@ -8,7 +8,7 @@
 
 /** Flat model description built from a parsed CheckpointConfig (native-model.ts: toNativeSpec). */
 export interface NativeModelSpec {
-  /** 'bfloat16' (opt-in, mlp predictors, AMX-BF16 CPUs): predictor layers in BF16. Default 'float32'. */
+  /** 'bfloat16' (opt-in, AMX-BF16 CPUs): predictor and ViT-encoder linears in BF16. Default 'float32'. */
   precision?: 'float32' | 'bfloat16';
   latentTokens: number;
   latentDim: number;

@@ -30,10 +30,13 @@ export interface NativeModelOptions {
   /** Worker threads (the calling worker included); default: the machine's cores. */
   threads?: number;
   /**
-   * 'float32' (default) or 'bfloat16': opt-in, mlp predictors only, on CPUs
-   * with AMX-BF16 — the predictor's layers run on AMX tiles with bf16 weights
-   * and activations (float32 sums), about 1e-2 relative error, much faster
-   * rollouts. Encoders and transformer predictors always run in float32.
+   * 'float32' (default) or 'bfloat16': opt-in, on CPUs with AMX-BF16 (refused
+   * with an error elsewhere). The linears of the predictor (mlp layers; the
+   * transformer's qkv, proj, fc1, fc2, action embedding and head) and of a ViT
+   * encoder (patch embedding and blocks) run on AMX tiles with bf16 weights
+   * and activations (float32 sums), about 1e-2 relative error. Attention
+   * softmax, norms and residual sums stay float32, as do mlp/cnn encoders and
+   * the proprio head.
    */
   precision?: 'float32' | 'bfloat16';
 }

@@ -132,6 +132,13 @@ async function expectSameRollout(native: WorldModel, ref: WorldModel, req: Rollo
   if (req.returnProprio) expect(relErr(a.proprio!, b.proprio!)).toBeLessThan(TOL);
 }
 
+// The opt-in bfloat16 tests need AMX-BF16 (Sapphire Rapids and later, and a
+// kernel that grants AMX tile state); say so when they are skipped.
+const amxBf16 = addonBuilt && addon().kernelInfo().amxBf16;
+if (addonBuilt && !amxBf16) {
+  console.warn('bfloat16 (AMX) parity tests skipped: this CPU or its kernel has no AMX-BF16 tile support (kernelInfo().amxBf16 is false)');
+}
+
 const tmpDirs: string[] = [];
 afterAll(() => tmpDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -205,7 +212,7 @@ describe.skipIf(!addonBuilt)('native CPU model vs float64 reference', () => {
     fromFile.dispose();
   });
 
-  it.skipIf(!addonBuilt || !addon().kernelInfo().amxBf16)(
+  it.skipIf(!amxBf16)(
     'opt-in bfloat16 (AMX) mlp predictor stays within 3e-2 of the reference, and really runs in bf16',
     async () => {
       for (const name of [
@@ -229,10 +236,109 @@ describe.skipIf(!addonBuilt)('native CPU model vs float64 reference', () => {
     },
   );
 
-  it('refuses bfloat16 for a transformer predictor with a message saying where it applies', async () => {
-    const c = configs['vit encoder (patch tokens) + concat transformer predictor with history 4']!;
-    await expect(createNativeModel(c, initWeights(c, 1), { precision: 'bfloat16' })).rejects.toThrow(/mlp predictors only/);
-  });
+  // Bigger than the parity configs above so the bf16 GEMMs span several
+  // 32-row blocks and 32-column panel pairs, and the ViT's linears are large
+  // enough to be shared among the pool's threads (145 tokens × width 64).
+  const bf16Configs: Record<string, CheckpointConfig> = {
+    'vit encoder (145 tokens, layer scale, cls) + concat transformer predictor': cfg({
+      latent: { tokens: 1, dim: 64 },
+      action: { dim: 3 },
+      normalization: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+      encoder: { kind: 'vit', imageSize: 48, patchSize: 4, embedDim: 64, depth: 2, numHeads: 4, layerScale: true },
+      predictor: { kind: 'transformer', depth: 2, numHeads: 4, mlpRatio: 2, historyLength: 2, actionEmbedDim: 16 },
+    }),
+    'vit encoder (16 patch tokens) + concat transformer predictor (width 48, depth 3, history 3) + proprio': cfg({
+      latent: { tokens: 16, dim: 32 },
+      action: { dim: 5 },
+      encoder: { kind: 'vit', imageSize: 8, patchSize: 2, embedDim: 32, depth: 1, numHeads: 2, output: 'patch' },
+      predictor: { kind: 'transformer', depth: 3, numHeads: 4, mlpRatio: 4, historyLength: 3, actionEmbedDim: 16 },
+      proprio: { dim: 4 },
+    }),
+  };
+
+  // bf16 keeps 8 mantissa bits: each rounding is off by up to 2^-9 ≈ 2e-3
+  // relative, and a rollout stacks many rounded GEMMs (qkv, proj, fc1, fc2,
+  // head per block and step, fed back through the horizon), so these checks
+  // use the mlp test's 3e-2, i.e. about ten roundings' worth, not the 1e-4 of
+  // float32. A bug (wrong panel, missing bias, LayerScale not folded) shows as
+  // an O(1) error.
+  const BF16_TOL = 3e-2;
+
+  it.skipIf(!amxBf16)(
+    'opt-in bfloat16 (AMX) transformer predictor rollout stays within 3e-2 of the reference, and really runs in bf16',
+    async () => {
+      const cases: [string, CheckpointConfig, number][] = [
+        ...Object.entries(bf16Configs).flatMap(([n, c]) => [1, 2].map((f) => [`${n}, F = ${f}`, c, f] as [string, CheckpointConfig, number])),
+        ['vit encoder (cls+patch, layer scale) + concat transformer predictor + proprio', configs['vit encoder (cls+patch, layer scale) + concat transformer predictor + proprio']!, 2],
+        ['vit encoder (cls, no qkv bias) + add transformer predictor without output head', configs['vit encoder (cls, no qkv bias) + add transformer predictor without output head']!, 1],
+        ['vit encoder (patch tokens) + concat transformer predictor with history 4', configs['vit encoder (patch tokens) + concat transformer predictor with history 4']!, 2],
+      ];
+      for (const [name, c, frames] of cases) {
+        const weights = initWeights(c, 37);
+        const ref = createReferenceModel(c, weights);
+        const fp32 = await createNativeModel(c, weights, { threads: 2 });
+        const bf16 = await createNativeModel(c, weights, { threads: 2, precision: 'bfloat16' });
+        const req = rolloutRequest(c, frames, 24, 5, 6);
+        const [a, b, r] = await Promise.all([bf16.rollout(req), fp32.rollout(req), ref.rollout(req)]);
+        expect(relErr(a.trajectory!, r.trajectory!), name).toBeLessThan(BF16_TOL);
+        expect(relErr(a.finalLatents!, r.finalLatents!), name).toBeLessThan(BF16_TOL);
+        expect(relErr(a.energies, r.energies), name).toBeLessThan(BF16_TOL);
+        if (req.returnProprio) expect(relErr(a.proprio!, r.proprio!), name).toBeLessThan(BF16_TOL);
+        expect(relErr(a.trajectory!, b.trajectory!), name).toBeGreaterThan(1e-6);
+        bf16.dispose();
+        fp32.dispose();
+      }
+    },
+  );
+
+  it.skipIf(!amxBf16)(
+    'opt-in bfloat16 (AMX) ViT encode stays within 3e-2 of the reference (one frame on the pool, several frames one per thread)',
+    async () => {
+      const cases: [string, CheckpointConfig][] = [
+        ...Object.entries(bf16Configs),
+        ['vit encoder (cls+patch, layer scale) + concat transformer predictor + proprio', configs['vit encoder (cls+patch, layer scale) + concat transformer predictor + proprio']!],
+        ['vit encoder (cls, no qkv bias) + add transformer predictor without output head', configs['vit encoder (cls, no qkv bias) + add transformer predictor without output head']!],
+      ];
+      for (const [name, c] of cases) {
+        const weights = initWeights(c, 41);
+        const ref = createReferenceModel(c, weights);
+        const fp32 = await createNativeModel(c, weights, { threads: 2 });
+        const bf16 = await createNativeModel(c, weights, { threads: 2, precision: 'bfloat16' });
+        for (const count of [1, 3]) {
+          const frames = randomArray(count * modelDims(c).inputSize, 8 + count, 0, 1);
+          const [a, b, r] = await Promise.all([bf16.encode(frames, count), fp32.encode(frames, count), ref.encode(frames, count)]);
+          expect(relErr(a, r), `${name}, ${count} frame(s)`).toBeLessThan(BF16_TOL);
+          expect(relErr(a, b), `${name}, ${count} frame(s)`).toBeGreaterThan(1e-6);
+        }
+        bf16.dispose();
+        fp32.dispose();
+      }
+    },
+  );
+
+  it.skipIf(!amxBf16)(
+    'bfloat16 leaves the mlp and cnn encoders in float32 (bit-identical encodes)',
+    async () => {
+      for (const name of ['mlp encoder (tanh) + non-residual silu mlp predictor', 'cnn encoder (no norm, avgpool, silu)']) {
+        const c = configs[name]!;
+        const weights = initWeights(c, 3);
+        const fp32 = await createNativeModel(c, weights, { threads: 2 });
+        const bf16 = await createNativeModel(c, weights, { threads: 2, precision: 'bfloat16' });
+        const frames = randomArray(2 * modelDims(c).inputSize, 4, 0, 1);
+        expect(Array.from(await bf16.encode(frames, 2)), name).toEqual(Array.from(await fp32.encode(frames, 2)));
+        bf16.dispose();
+        fp32.dispose();
+      }
+    },
+  );
+
+  it.skipIf(!addonBuilt || amxBf16)(
+    'refuses bfloat16 on a CPU without AMX-BF16 with a message saying what it needs',
+    async () => {
+      const c = configs['vit encoder (patch tokens) + concat transformer predictor with history 4']!;
+      await expect(createNativeModel(c, initWeights(c, 1), { precision: 'bfloat16' })).rejects.toThrow(/AMX-BF16/);
+    },
+  );
 
   it('rejects a checkpoint whose weights file is missing a tensor, naming it', async () => {
     const c = configs['mlp encoder (tanh) + non-residual silu mlp predictor']!;

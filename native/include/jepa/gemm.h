@@ -89,8 +89,14 @@ struct PackedLinearAmx {
   std::vector<uint16_t> packed;  // [panel][kblock][16 k-pairs][16 columns][2]
   std::vector<float> bias;
 };
-void pack_linear_amx(PackedLinearAmx& dst, const float* W, const float* bias, int out, int in);
-// C = (accumulate ? C : 0) + bf16(A)·bf16(W)^T + bias, then act; on the calling thread.
-void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float* C, int ldc, bool accumulate, Act act);
+// row_scale (optional, [out]) multiplies rows of W and the bias before rounding
+// (LayerScale gamma folded in, as pack_linear does).
+void pack_linear_amx(PackedLinearAmx& dst, const float* W, const float* bias, int out, int in,
+                     const float* row_scale = nullptr);
+// C = (accumulate ? C : 0) + bf16(A)·bf16(W)^T + bias, then act. pool == nullptr
+// runs on the calling thread; with a pool, 32-row blocks × 32-column panel
+// pairs are shared among its threads (each loads its own tile configuration).
+void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float* C, int ldc, bool accumulate, Act act,
+                ThreadPool* pool = nullptr);
 
 }  // namespace jepa

@@ -62,7 +62,10 @@ struct ModelSpec {
   double p_mlp_ratio = 4;
   bool concat = true, p_qkv_bias = true, output_head = true;
   float p_eps = 1e-6f;
-  // Opt-in: run the mlp predictor's layers in BF16 on AMX tiles.
+  // Opt-in: run the predictor's linears (mlp layers; transformer qkv, proj,
+  // fc1, fc2, action embedding, head) and the ViT encoder's linears (patch
+  // embedding, blocks) in BF16 on AMX tiles. Attention softmax, norms,
+  // residual sums, the mlp/cnn encoders and the proprio head stay float32.
   bool bf16 = false;
 
   int latent_size() const { return latent_tokens * latent_dim; }
@@ -94,10 +97,25 @@ struct RolloutArgs {
   float* proprio = nullptr;                     // [n, horizon, proprioDim] or null
 };
 
+// A Linear layer of the model: float32 panels, or (ModelSpec::bf16) bf16
+// AMX panels only.
+struct ModelLinear {
+  PackedLinear f32;
+  PackedLinearAmx bf16;
+  bool amx = false;
+  int in() const { return amx ? bf16.in : f32.in; }
+  int out() const { return amx ? bf16.out : f32.out; }
+  void operator()(int M, const float* A, int lda, float* C, int ldc, bool accumulate, Act act,
+                  ThreadPool* pool) const {
+    if (amx) linear_amx(bf16, M, A, lda, C, ldc, accumulate, act, pool);
+    else linear(f32, M, A, lda, C, ldc, accumulate, act, pool);
+  }
+};
+
 struct Block {
   int heads = 1;
   std::vector<float> n1w, n1b, n2w, n2b;
-  PackedLinear qkv, proj, fc1, fc2;
+  ModelLinear qkv, proj, fc1, fc2;
 };
 
 class CpuModel {
@@ -144,7 +162,7 @@ class CpuModel {
   std::vector<PackedLinear> enc_convs;
   std::vector<std::vector<float>> enc_gn_w, enc_gn_b;
   PackedLinear enc_head;
-  PackedLinear patch_embed;
+  ModelLinear patch_embed;
   std::vector<float> cls_token, pos_embed;
   std::vector<Block> enc_blocks;
   std::vector<float> enc_final_w, enc_final_b;
@@ -152,11 +170,11 @@ class CpuModel {
   std::vector<PackedLinear> pred_layers;
   std::vector<PackedLinearAmx> pred_layers_bf16;  // spec_.bf16 only
   std::vector<std::vector<float>> pred_norm_w, pred_norm_b;
-  PackedLinear action_embed;
+  ModelLinear action_embed;
   std::vector<float> p_pos_embed;
   std::vector<Block> pred_blocks;
   std::vector<float> p_final_w, p_final_b;
-  PackedLinear p_head;
+  ModelLinear p_head;
   // proprio
   PackedLinear proprio_head;
   bool has_proprio = false;

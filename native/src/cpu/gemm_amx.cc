@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "jepa/thread_pool.h"
 #include "kernels.h"
 
 namespace jepa {
@@ -44,7 +45,7 @@ bool amx_bf16_supported() {
   return ok;
 }
 
-void pack_linear_amx(PackedLinearAmx& dst, const float* W, const float* bias, int out, int in) {
+void pack_linear_amx(PackedLinearAmx& dst, const float* W, const float* bias, int out, int in, const float* row_scale) {
   dst.in = in;
   dst.out = out;
   dst.kblocks = (in + 31) / 32;
@@ -53,26 +54,30 @@ void pack_linear_amx(PackedLinearAmx& dst, const float* W, const float* bias, in
   dst.packed.assign(static_cast<size_t>(panels) * KB * 512, 0);
   for (int n = 0; n < out; ++n) {
     const int p = n / 16, j = n % 16;
+    const float scale = row_scale ? row_scale[n] : 1.f;
     for (int k = 0; k < in; ++k) {
       const int kb = k / 32, r = (k % 32) / 2, s = k & 1;
-      dst.packed[((static_cast<size_t>(p) * KB + kb) * 16 + r) * 32 + j * 2 + s] = to_bf16(W[static_cast<size_t>(n) * in + k]);
+      dst.packed[((static_cast<size_t>(p) * KB + kb) * 16 + r) * 32 + j * 2 + s] =
+          to_bf16(W[static_cast<size_t>(n) * in + k] * scale);
     }
   }
   dst.bias.clear();
-  if (bias) dst.bias.assign(bias, bias + out);
+  if (bias) {
+    dst.bias.resize(out);
+    for (int n = 0; n < out; ++n) dst.bias[n] = bias[n] * (row_scale ? row_scale[n] : 1.f);
+  }
 }
 
-void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float* C, int ldc, bool accumulate,
-                Act act) {
-  if (M <= 0 || L.out <= 0) return;
-  const int KB = L.kblocks, Kp = KB * 32, Mp = (M + 31) / 32 * 32;
-  thread_local std::vector<uint16_t> abuf;
-  abuf.resize(static_cast<size_t>(Mp) * Kp);
-  // Zero the K padding of every row and the padding rows (read by the tiles).
-  for (int i = 0; i < Mp; ++i)
-    std::fill(abuf.data() + static_cast<size_t>(i) * Kp + (i < M ? L.in : 0), abuf.data() + static_cast<size_t>(i + 1) * Kp, 0);
-  for (int i = 0; i < M; ++i) {
-    uint16_t* d = abuf.data() + static_cast<size_t>(i) * Kp;
+namespace {
+
+// Rows [r0, r1) of the bf16 copy of A ([Mp, Kp], zero K padding, zero padding rows).
+void convert_rows(const PackedLinearAmx& L, int M, const float* A, int lda, uint16_t* abuf, int Kp, int r0, int r1) {
+  for (int i = r0; i < r1; ++i) {
+    uint16_t* d = abuf + static_cast<size_t>(i) * Kp;
+    if (i >= M) {
+      std::fill(d, d + Kp, 0);
+      continue;
+    }
     const float* s = A + static_cast<size_t>(i) * lda;
     int k = 0;
     for (; k + 32 <= L.in; k += 32) {
@@ -80,7 +85,14 @@ void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float*
       _mm512_storeu_si512(d + k, (__m512i)v);
     }
     for (; k < L.in; ++k) d[k] = to_bf16(s[k]);
+    std::fill(d + L.in, d + Kp, 0);
   }
+}
+
+// Output blocks of 32 rows [mb0, mb1) × panel pairs [pp0, pp1), on the calling thread.
+void amx_blocks(const PackedLinearAmx& L, int M, const uint16_t* abuf, int Kp, float* C, int ldc, bool accumulate,
+                Act act, int mb0, int mb1, int pp0, int pp1) {
+  const int KB = L.kblocks;
   TileConfig cfg{};
   cfg.palette = 1;
   for (int t = 0; t < 8; ++t) {
@@ -91,12 +103,13 @@ void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float*
   alignas(64) float block[32 * 32];
   const auto& kt = cpu::active_table();
   const uint16_t* Bp = L.packed.data();
-  for (int pp = 0; pp < L.panel_pairs; ++pp) {
+  for (int pp = pp0; pp < pp1; ++pp) {
     const uint16_t* b0 = Bp + static_cast<size_t>(2 * pp) * KB * 512;
     const uint16_t* b1 = b0 + static_cast<size_t>(KB) * 512;
     const int n0 = pp * 32, ncols = std::min(32, L.out - n0);
-    for (int m0 = 0; m0 < M; m0 += 32) {
-      const uint16_t* a0 = abuf.data() + static_cast<size_t>(m0) * Kp;
+    for (int mb = mb0; mb < mb1; ++mb) {
+      const int m0 = mb * 32;
+      const uint16_t* a0 = abuf + static_cast<size_t>(m0) * Kp;
       const uint16_t* a1 = a0 + static_cast<size_t>(16) * Kp;
       _tile_zero(0);
       _tile_zero(1);
@@ -137,6 +150,36 @@ void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float*
     }
   }
   _tile_release();
+}
+
+}  // namespace
+
+void linear_amx(const PackedLinearAmx& L, int M, const float* A, int lda, float* C, int ldc, bool accumulate, Act act,
+                ThreadPool* pool) {
+  if (M <= 0 || L.out <= 0) return;
+  const int KB = L.kblocks, Kp = KB * 32, Mp = (M + 31) / 32 * 32, MB = Mp / 32, PP = L.panel_pairs;
+  thread_local std::vector<uint16_t> abuf;
+  abuf.resize(static_cast<size_t>(Mp) * Kp);
+  uint16_t* ab = abuf.data();
+  const int threads = pool ? pool->size() : 1;
+  const double flops = 2.0 * M * L.in * L.out;
+  if (threads <= 1 || MB * PP < 2 || flops < 2e6) {
+    convert_rows(L, M, A, lda, ab, Kp, 0, Mp);
+    amx_blocks(L, M, ab, Kp, C, ldc, accumulate, act, 0, MB, 0, PP);
+    return;
+  }
+  pool->parallel_for(MB, [&](int64_t mb, int) {
+    convert_rows(L, M, A, lda, ab, Kp, static_cast<int>(mb) * 32, static_cast<int>(mb + 1) * 32);
+  });
+  // About four tasks per thread: each one panel pair over a run of row blocks
+  // (the weight panel stays in L1/L2 while the rows stream through).
+  const int groups = std::min(MB, std::max(1, (4 * threads + PP - 1) / PP));
+  const int per = (MB + groups - 1) / groups;
+  const int mgroups = (MB + per - 1) / per;
+  pool->parallel_for(static_cast<int64_t>(mgroups) * PP, [&](int64_t task, int) {
+    const int pp = static_cast<int>(task % PP), g = static_cast<int>(task / PP);
+    amx_blocks(L, M, ab, Kp, C, ldc, accumulate, act, g * per, std::min(MB, (g + 1) * per), pp, pp + 1);
+  });
 }
 
 }  // namespace jepa

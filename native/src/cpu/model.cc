@@ -62,6 +62,15 @@ void CpuModel::load(const WeightLookup& weights) {
     const float* b = bias ? need(name + ".bias", out) : nullptr;
     pack_linear(L, w, b, out, in, scale);
   };
+  // Layers that follow the model's precision (spec_.bf16: AMX panels only).
+  auto mlin = [&](ModelLinear& L, const std::string& name, int in, int out, bool bias = true,
+                  const float* scale = nullptr) {
+    L.amx = spec_.bf16;
+    if (!L.amx) return lin(L.f32, name, in, out, bias, scale);
+    const float* w = need(name + ".weight", static_cast<size_t>(in) * out);
+    const float* b = bias ? need(name + ".bias", out) : nullptr;
+    pack_linear_amx(L.bf16, w, b, out, in, scale);
+  };
   auto mlp_stack = [&](const std::string& prefix, int in, const std::vector<int>& hidden, int out, bool ln,
                        std::vector<PackedLinear>& layers, std::vector<std::vector<float>>& nw,
                        std::vector<std::vector<float>>& nb) {
@@ -89,16 +98,18 @@ void CpuModel::load(const WeightLookup& weights) {
       blk.n1b = vec(b + ".norm1.bias", width);
       blk.n2w = vec(b + ".norm2.weight", width);
       blk.n2b = vec(b + ".norm2.bias", width);
-      lin(blk.qkv, b + ".attn.qkv", width, 3 * width, qkv_bias);
+      mlin(blk.qkv, b + ".attn.qkv", width, 3 * width, qkv_bias);
       // LayerScale gamma folds into the rows of proj / fc2 (and their bias).
-      lin(blk.proj, b + ".attn.proj", width, width, true, layer_scale ? need(b + ".ls1.gamma", width) : nullptr);
-      lin(blk.fc1, b + ".mlp.fc1", width, hidden);
-      lin(blk.fc2, b + ".mlp.fc2", hidden, width, true, layer_scale ? need(b + ".ls2.gamma", width) : nullptr);
+      mlin(blk.proj, b + ".attn.proj", width, width, true, layer_scale ? need(b + ".ls1.gamma", width) : nullptr);
+      mlin(blk.fc1, b + ".mlp.fc1", width, hidden);
+      mlin(blk.fc2, b + ".mlp.fc2", hidden, width, true, layer_scale ? need(b + ".ls2.gamma", width) : nullptr);
     }
   };
 
   const ModelSpec& s = spec_;
   const int D = s.latent_dim;
+  if (s.bf16 && !amx_bf16_supported())
+    throw std::runtime_error("precision 'bfloat16' needs a CPU with AMX-BF16 (and a kernel that grants AMX tile state); use 'float32'");
   switch (s.encoder) {
     case ModelSpec::Encoder::Mlp:
       mlp_stack("encoder", s.input_dim, s.enc_hidden, D, s.enc_layer_norm, enc_layers, enc_norm_w, enc_norm_b);
@@ -123,7 +134,7 @@ void CpuModel::load(const WeightLookup& weights) {
       const int grid = s.image_size / s.patch;
       cls_token = vec("encoder.cls_token", s.embed);
       pos_embed = vec("encoder.pos_embed", static_cast<size_t>(1 + grid * grid) * s.embed);
-      lin(patch_embed, "encoder.patch_embed.proj", s.in_channels * s.patch * s.patch, s.embed);
+      mlin(patch_embed, "encoder.patch_embed.proj", s.in_channels * s.patch * s.patch, s.embed);
       blocks("encoder", s.depth, s.embed, s.heads, s.mlp_ratio, s.qkv_bias, s.layer_scale, enc_blocks);
       enc_final_w = vec("encoder.norm.weight", s.embed);
       enc_final_b = vec("encoder.norm.bias", s.embed);
@@ -138,8 +149,6 @@ void CpuModel::load(const WeightLookup& weights) {
     mlp_stack("predictor", D + s.action_dim, s.pred_hidden, D, s.pred_layer_norm, pred_layers, pred_norm_w,
               pred_norm_b);
     if (s.bf16) {
-      if (!amx_bf16_supported())
-        throw std::runtime_error("precision 'bfloat16' needs a CPU with AMX-BF16 (and a kernel that grants AMX tile state); use 'float32'");
       pred_layers_bf16.resize(pred_layers.size());
       int d = D + s.action_dim;
       for (size_t i = 0; i < pred_layers.size(); ++i) {
@@ -150,14 +159,13 @@ void CpuModel::load(const WeightLookup& weights) {
       }
     }
   } else {
-    if (s.bf16) throw std::runtime_error("precision 'bfloat16' is implemented for mlp predictors only; use 'float32'");
     const int W = s.predictor_width();
-    lin(action_embed, "predictor.action_embed", s.action_dim, s.action_embed);
+    mlin(action_embed, "predictor.action_embed", s.action_dim, s.action_embed);
     p_pos_embed = vec("predictor.pos_embed", static_cast<size_t>(s.history) * s.latent_tokens * W);
     blocks("predictor", s.p_depth, W, s.p_heads, s.p_mlp_ratio, s.p_qkv_bias, false, pred_blocks);
     p_final_w = vec("predictor.norm.weight", W);
     p_final_b = vec("predictor.norm.bias", W);
-    if (s.output_head) lin(p_head, "predictor.head", W, D);
+    if (s.output_head) mlin(p_head, "predictor.head", W, D);
   }
   if (s.proprio_dim > 0) {
     lin(proprio_head, "proprio_head", s.latent_size(), s.proprio_dim);
@@ -200,19 +208,19 @@ void CpuModel::encode_mlp(const float* frames, int count, float* out, ThreadPool
 void CpuModel::run_block(const Block& b, float* x, int samples, int tokens, int width, float eps, int frame_tokens,
                          Workspace& ws, ThreadPool* pool) {
   const int R = samples * tokens;
-  const int hidden = b.fc1.out;
+  const int hidden = b.fc1.out();
   ws.h.ensure(static_cast<size_t>(R) * width);
   ws.qkv.ensure(static_cast<size_t>(R) * 3 * width);
   ws.att.ensure(static_cast<size_t>(R) * width);
   ws.mid.ensure(static_cast<size_t>(R) * hidden);
   float* h = ws.h.data();
   layernorm(x, h, R, width, b.n1w.data(), b.n1b.data(), eps, pool);
-  linear(b.qkv, R, h, width, ws.qkv.data(), 3 * width, false, Act::None, pool);
+  b.qkv(R, h, width, ws.qkv.data(), 3 * width, false, Act::None, pool);
   attention(ws.qkv.data(), ws.att.data(), samples, tokens, width, b.heads, frame_tokens, pool);
-  linear(b.proj, R, ws.att.data(), width, x, width, true, Act::None, pool);
+  b.proj(R, ws.att.data(), width, x, width, true, Act::None, pool);
   layernorm(x, h, R, width, b.n2w.data(), b.n2b.data(), eps, pool);
-  linear(b.fc1, R, h, width, ws.mid.data(), hidden, false, Act::Gelu, pool);
-  linear(b.fc2, R, ws.mid.data(), hidden, x, width, true, Act::None, pool);
+  b.fc1(R, h, width, ws.mid.data(), hidden, false, Act::Gelu, pool);
+  b.fc2(R, ws.mid.data(), hidden, x, width, true, Act::None, pool);
 }
 
 void CpuModel::encode_image(const float* frame, float* out, ThreadPool* pool, Workspace& ws) {
@@ -286,7 +294,7 @@ void CpuModel::encode_image(const float* frame, float* out, ThreadPool* pool, Wo
     }
   float* x = ws.acc.data();
   std::memcpy(x, cls_token.data(), D * sizeof(float));
-  linear(patch_embed, P, cols, ckk, x + D, D, false, Act::None, pool);
+  patch_embed(P, cols, ckk, x + D, D, false, Act::None, pool);
   for (size_t i = 0; i < static_cast<size_t>(T) * D; ++i) x[i] += pos_embed[i];
   for (const Block& b : enc_blocks) {
     run_block(b, x, 1, T, D, s.eps, 0, ws, pool);
@@ -467,7 +475,7 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
   // Action embeddings: every candidate action of the chunk, and the history.
   ws.emb.ensure(static_cast<size_t>(n) * H * E);
   float* eact = ws.emb.data();
-  linear(action_embed, n * H, a.actions + static_cast<size_t>(s0) * H * A, A, eact, E, false, Act::None, nullptr);
+  action_embed(n * H, a.actions + static_cast<size_t>(s0) * H * A, A, eact, E, false, Act::None, nullptr);
   const int nh = std::max(F0 - 1, 0);
   ws.hist.ensure(static_cast<size_t>(std::max(nh, 1)) * (E + A));
   float* ehist = ws.hist.data();
@@ -475,7 +483,7 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
     float* hin = ehist + static_cast<size_t>(nh) * E;
     if (a.action_history) std::memcpy(hin, a.action_history, static_cast<size_t>(nh) * A * sizeof(float));
     else std::fill(hin, hin + static_cast<size_t>(nh) * A, 0.f);
-    linear(action_embed, nh, hin, A, ehist, E, false, Act::None, nullptr);
+    action_embed(nh, hin, A, ehist, E, false, Act::None, nullptr);
   }
   // Frame-causal attention means a frame's activations depend only on frames
   // at or before it. While the window grows (no frame has dropped out, so
@@ -485,7 +493,7 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
   // the last block computes its attention/MLP for the last frame only (the
   // only rows the output reads).
   const int depth = static_cast<int>(pred_blocks.size());
-  const int hidden = depth > 0 ? pred_blocks[0].fc1.out : 0;
+  const int hidden = depth > 0 ? pred_blocks[0].fc1.out() : 0;
   const size_t rows_max = static_cast<size_t>(n) * Fmax * T;
   const size_t cache_sample = static_cast<size_t>(hist) * T * W;
   const size_t cache_block = static_cast<size_t>(n) * cache_sample;
@@ -532,7 +540,7 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
       const int R = n * Fc * T;
       float* qkv = ws.qkv.data();
       layernorm(X, ws.h.data(), R, W, b.n1w.data(), b.n1b.data(), s.p_eps, nullptr);
-      linear(b.qkv, R, ws.h.data(), W, qkv, 3 * W, false, Act::None, nullptr);
+      b.qkv(R, ws.h.data(), W, qkv, 3 * W, false, Act::None, nullptr);
       float* Kc = ws.kv.data() + 2 * static_cast<size_t>(bi) * cache_block;
       float* Vc = Kc + cache_block;
       if (incremental || keep_cache) {
@@ -580,10 +588,10 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
                       static_cast<size_t>(T) * W * sizeof(float));
         rows_out = target;
       }
-      linear(b.proj, Rq, ws.att.data(), W, target, W, true, Act::None, nullptr);
+      b.proj(Rq, ws.att.data(), W, target, W, true, Act::None, nullptr);
       layernorm(target, ws.h.data(), Rq, W, b.n2w.data(), b.n2b.data(), s.p_eps, nullptr);
-      linear(b.fc1, Rq, ws.h.data(), W, ws.mid.data(), hidden, false, Act::Gelu, nullptr);
-      linear(b.fc2, Rq, ws.mid.data(), hidden, target, W, true, Act::None, nullptr);
+      b.fc1(Rq, ws.h.data(), W, ws.mid.data(), hidden, false, Act::Gelu, nullptr);
+      b.fc2(Rq, ws.mid.data(), hidden, target, W, true, Act::None, nullptr);
     }
     if (rows_out == X && Fc > 1) {
       // depth 0: no block compacted the last frame.
@@ -597,11 +605,15 @@ void CpuModel::rollout_tf_chunk(const RolloutArgs& a, int s0, int s1, Workspace&
     // Final norm on the last frame's tokens, then the head (or first d channels).
     float* last = ws.h.data();
     layernorm(rows_out, last, n * T, W, p_final_w.data(), p_final_b.data(), s.p_eps, nullptr);
+    // The head runs once over every sample's tokens ([n·T, W] → [n·T, d] in
+    // scratch), then each sample's rows are copied into its trajectory slot.
+    float* head_out = ws.att.data();
+    if (s.output_head) p_head(n * T, last, W, head_out, d, false, Act::None, nullptr);
     for (int i = 0; i < n; ++i) {
       float* zt = traj + (static_cast<size_t>(i) * H + t) * L;
       const float* src = last + static_cast<size_t>(i) * T * W;
       if (s.output_head) {
-        linear(p_head, T, src, W, zt, d, false, Act::None, nullptr);
+        std::memcpy(zt, head_out + static_cast<size_t>(i) * L, static_cast<size_t>(L) * sizeof(float));
       } else {
         for (int k = 0; k < T; ++k) std::memcpy(zt + static_cast<size_t>(k) * d, src + static_cast<size_t>(k) * W, d * sizeof(float));
       }
