@@ -55,6 +55,8 @@ interface TaskWiring {
   guardedJoints: number;
   /** Width of the joint-position barrier band inside each limit (rad or m). */
   positionBand: number;
+  /** Joint error (rad or m) that costs as much as a unit latent distance in the decoded-joints goal term. */
+  jointGoalScale: number;
   /** What the adapter's arm actions are: joint position targets (any backend) or velocities (the simulator's point mass). */
   armAction: 'joint-targets' | 'velocity';
   adapter(period_s: number): ActionAdapter;
@@ -123,6 +125,7 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     actionLimit: [...Array(7).fill(ARM_DELTA_rad), GRIPPER_DELTA_m],
     guardedJoints: 7,
     positionBand: 0.1,
+    jointGoalScale: 0.05,
     armAction: 'joint-targets',
     adapter: armAdapter,
   },
@@ -131,6 +134,7 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     actionLimit: [TWO_ROOMS_MAX_SPEED_mps * 0.9, TWO_ROOMS_MAX_SPEED_mps * 0.9],
     guardedJoints: 2,
     positionBand: 0.02,
+    jointGoalScale: 0.05,
     armAction: 'velocity',
     adapter: pointMassAdapter,
   },
@@ -286,6 +290,8 @@ function recedingPlanner(
   guardrails: Guardrails,
   period_s: number,
   o: { horizon?: number; samples?: number; plannerSeed?: number; seed: number },
+  /** Scale (rad or m) of the decoded-joints goal term; absent: latent distance only. */
+  jointGoalScale?: number,
 ): RecedingHorizon {
   const barrier = model.dims.proprioDim < w.guardedJoints ? [] : guardrailBarrierTerms(guardrails, {
     stepDuration_s: period_s,
@@ -310,6 +316,7 @@ function recedingPlanner(
         runningWeight: 0.2,
         actionRateWeight: 0.0,
         bounds: { low: w.actionLimit.map((l) => -l), high: w.actionLimit, weight: 0 },
+        ...(jointGoalScale ? { proprioGoal: { metric: 'l2' as const, terminalWeight: 1 / jointGoalScale ** 2, runningWeight: 0.2 / jointGoalScale ** 2 } } : {}),
       },
     },
     barrier,
@@ -368,9 +375,17 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   if (!guardrails) guardrailCache.set(safetyPath, (guardrails = loadGuardrails(safetyPath)));
   const shield = new Shield(guardrails, { clock: () => env.sim.time, logCapacity: 256 });
   const goalObs = await observationOf(env.goalSimState());
-  const goalLatent = await model.encode(encoderInput(goalObs), 1);
+  // A pixel model with a proprio head also plans on the joints it reads out of its latents: the goal's
+  // joints are decoded from the goal frame's latent (never taken from the simulator), and every
+  // predicted state's decoded joints are pulled towards them. Distances between latents of frames
+  // rank far-apart states poorly; the decoded joints are the part of the latent the task is about.
+  const jointGoal = pixels && model.dims.proprioDim >= w.guardedJoints;
+  const jointWeights = Float32Array.from({ length: model.dims.proprioDim }, (_, j) => (j < w.guardedJoints ? 1 : 0));
+  const goalOf = async (latent: Float32Array): Promise<PlanGoal> =>
+    jointGoal ? { latent, proprio: { target: await model.decodeProprio(latent, 1), weights: jointWeights } } : { latent };
+  const goal = await goalOf(await model.encode(encoderInput(goalObs), 1));
 
-  const receding = recedingPlanner(model, w, guardrails, period_s, o);
+  const receding = recedingPlanner(model, w, guardrails, period_s, o, jointGoal ? w.jointGoalScale : undefined);
   let planner: Planner & { reset?(): void; notifySurprise?(level: number): void } = receding;
   let hierarchical = false;
   if (o.task === 'two-rooms' && o.hierarchy === 'auto') {
@@ -393,7 +408,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       const resolvers = {
         joints: async (positions: number[]) => {
           const state = stateWith(env.sim, (sim) => setJoints(sim, env.task.spec.proprioJoints, positions), [0, 0]);
-          return { latent: await model.encode(encoderInput(await observationOf(state)), 1) };
+          return goalOf(await model.encode(encoderInput(await observationOf(state)), 1));
         },
       };
       planner = new TaskGraphPlanner(
@@ -419,7 +434,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     adapter: w.adapter(period_s),
     encoderInput,
     planStateExtras: (obs) => ({ proprio: Float32Array.from(obs.jointPositions) }),
-    goal: { latent: goalLatent } satisfies PlanGoal,
+    goal,
     isSuccess: () => env.isSuccess(),
     surprise: new SurpriseMonitor({ metric: 'l2' }),
     episodeId: `${o.task}-${o.seed}`,
