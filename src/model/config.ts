@@ -166,6 +166,8 @@ export const checkpointConfigSchema = z
       high: z.array(z.number()).optional(),
     }),
     frameskip: positiveInt.default(1),
+    /** Camera whose frames the (cnn / ViT) encoder takes; absent: the task's main camera. */
+    camera: z.string().min(1).optional(),
     normalization: z
       .strictObject({ mean: z.array(z.number()), std: z.array(z.number().positive()) })
       .optional(),

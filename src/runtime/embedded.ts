@@ -334,7 +334,10 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const imageSize = enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;
   const S = spec.proprioJoints.length;
-  const camera = spec.cameras[0]!;
+  const camera = model.config.camera ?? spec.cameras[0]!;
+  if (!spec.cameras.includes(camera)) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes the '${camera}' camera; task '${o.task}' has ${spec.cameras.join(', ')}`);
+  }
   if (enc.kind === 'mlp' && model.dims.inputSize !== S) {
     throw new EmbeddedTaskError(
       `model '${model.config.name}' takes ${model.dims.inputSize}-dim state vectors; ` +

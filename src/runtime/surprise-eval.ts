@@ -55,7 +55,8 @@ export async function evaluateSurprise(model: WorldModel, clipsDir: string, opti
   const P = m.proprioNames.length;
   if (model.dims.historyLength !== 1) throw new SurpriseEvalError(`model '${model.config.name}': one-step surprise needs a history-1 predictor (has ${model.dims.historyLength})`);
   if (m.actionDim !== A) throw new SurpriseEvalError(`${clipsDir}: clips have ${m.actionDim} action dims, model '${model.config.name}' ${A}`);
-  const camera = m.cameras[0]!;
+  const camera = model.config.camera ?? m.cameras[0]!;
+  if (enc.kind !== 'mlp' && !m.cameras.includes(camera)) throw new SurpriseEvalError(`${clipsDir}: no '${camera}' camera (model '${model.config.name}' takes it; clips have ${m.cameras.join(', ')})`);
   if (enc.kind !== 'mlp' && enc.imageSize !== m.imageSize) throw new SurpriseEvalError(`${clipsDir}: frames are ${m.imageSize} px, model '${model.config.name}' takes ${enc.imageSize} px`);
   // A state-vector encoder reads joint positions (the runtime's encoder input) or positions and velocities.
   if (enc.kind === 'mlp' && enc.inputDim !== P && enc.inputDim !== P / 2) throw new SurpriseEvalError(`${clipsDir}: proprio has ${P} values (positions then velocities), model '${model.config.name}' takes ${enc.inputDim}`);

@@ -100,7 +100,7 @@ export class WindowDataset {
       if (enc.inputDim !== inputSize) throw new DatasetModelMismatchError(dir, `proprio has ${inputSize} values (${m.proprioNames.join(', ')}), encoder.inputDim is ${enc.inputDim}`);
     } else {
       kind = 'image';
-      cam = camera ?? m.cameras[0]!;
+      cam = camera ?? config.camera ?? m.cameras[0]!;
       if (!m.cameras.includes(cam)) throw new DatasetModelMismatchError(dir, `no camera '${cam}' (has ${m.cameras.join(', ')})`);
       if (enc.imageSize !== m.imageSize) throw new DatasetModelMismatchError(dir, `frames are ${m.imageSize} px, encoder.imageSize is ${enc.imageSize}`);
       if (enc.inChannels !== 3) throw new DatasetModelMismatchError(dir, `frames are RGB, encoder.inChannels is ${enc.inChannels}`);

@@ -32,7 +32,7 @@ import { loadTrainKernels } from './kernels';
 export const trainConfigSchema = z.strictObject({
   /** The checkpoint config (src/model/config.ts) of the model to train. */
   model: z.unknown(),
-  /** Camera to train a cnn encoder on (default: the dataset's first). */
+  /** Camera to train a cnn encoder on (default: model.camera, else the dataset's first); recorded in the checkpoint. */
   camera: z.string().optional(),
   /**
    * How the model's actions relate to the dataset's applied actuator commands:
@@ -68,7 +68,13 @@ export class TrainResumeError extends Error {
 export function parseTrainConfig(json: unknown, file: string): { train: TrainConfig; model: CheckpointConfig } {
   const r = trainConfigSchema.safeParse(json);
   if (!r.success) throw new TrainConfigError(file, r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
-  return { train: r.data, model: parseCheckpointConfig(r.data.model, `${file} (model)`) };
+  const model = parseCheckpointConfig(r.data.model, `${file} (model)`);
+  // The checkpoint records the camera it was trained on, so the runtime feeds the same one.
+  if (r.data.camera !== undefined && model.camera !== undefined && model.camera !== r.data.camera) {
+    throw new TrainConfigError(file, [`camera: '${r.data.camera}' differs from model.camera '${model.camera}'; give one`]);
+  }
+  if (r.data.camera !== undefined) model.camera = r.data.camera;
+  return { train: r.data, model };
 }
 
 const stateSchema = z.strictObject({

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Reproduces the shipped models under models/<task>/: collects each task's
+# training data with `jepa collect` (training seeds only) into data/, then
+# trains with `jepa train` and the task's config in config/train/. Usage:
+#   bash scripts/train-models.sh [two-rooms|reach ...]   (default: all shipped)
+# The output replaces models/<task>/ only when training finished; the
+# optimizer state and train-state.json stay in runs/<task>/ for resuming.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jepa() { node bin/jepa.js "$@"; }
+
+collect_two_rooms() {
+  jepa collect --task two-rooms --episodes 120 --policy random --seed 0 --out data/two-rooms-random
+  jepa collect --task two-rooms --episodes 300 --policy scripted --seed 1000 --out data/two-rooms-scripted
+  echo data/two-rooms-random,data/two-rooms-scripted
+}
+collect_reach() {
+  jepa collect --task reach --episodes 150 --policy random --seed 0 --out data/reach-random
+  jepa collect --task reach --episodes 120 --policy scripted --seed 5000 --out data/reach-scripted
+  echo data/reach-random,data/reach-scripted
+}
+
+tasks=("$@")
+[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms reach)
+for task in "${tasks[@]}"; do
+  case "$task" in
+    two-rooms) data=$(collect_two_rooms | tail -n 1) ;;
+    reach) data=$(collect_reach | tail -n 1) ;;
+    *) echo "train-models.sh: no recipe for task '$task' (have: two-rooms, reach)" >&2; exit 2 ;;
+  esac
+  jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
+  mkdir -p "models/$task.new"
+  cp "runs/$task/config.json" "runs/$task/model.safetensors" "runs/$task/metrics.jsonl" "models/$task.new/"
+  rm -rf "models/$task" && mv "models/$task.new" "models/$task"
+  echo "models/$task updated"
+done
