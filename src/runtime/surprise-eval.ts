@@ -6,7 +6,9 @@
  * applied action in the model's own action form, and scores
  * error = latentError(ẑ_{t+1}, z_{t+1}). The transition that first shows the
  * violation (its label's frame) is a positive; the transitions before it are
- * negatives; those after it are left out (the world is already broken there).
+ * negatives, except those into observations between the label's onset and
+ * its frame (an object already slightly inside a solid: neither normal nor
+ * clearly violating); those after it are left out (the world is broken there).
  * AUROC is reported over all clips and per violation kind, for the raw error
  * and for the monitor's causal z-score (src/perception/surprise).
  */
@@ -97,6 +99,7 @@ export async function evaluateSurprise(model: WorldModel, clipsDir: string, opti
     for (let t = 0; t < ep.length; t++) {
       if (t + 1 > label.frame) break;
       const positive = t + 1 === label.frame;
+      if (!positive && label.onset !== undefined && t + 1 >= label.onset) continue;
       raw.push(errors[t]!);
       labels.push(positive);
       kinds.push(positive ? label.kind : '');

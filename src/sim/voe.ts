@@ -102,18 +102,36 @@ function distanceToT(sim: MjSim, x: number, y: number): number {
   return Math.min(box(PUSHT_BAR), box(PUSHT_STEM));
 }
 
-/** True when the misbehaving object visibly overlaps the solid it passes through. */
-function inSolid(sim: MjSim, task: TaskName): boolean {
+/**
+ * How deep the misbehaving object is inside the solid it passes through, as a
+ * fraction of its own size (agent / pusher radius, cube half-size); <= 0
+ * when it does not overlap it.
+ */
+function penetration(sim: MjSim, task: TaskName): number {
   if (task === 'two-rooms') {
     const p = getJoints(sim, ['agent_x', 'agent_y']);
-    return Math.abs(p[0]) < TWO_ROOMS_WALL_HALF_THICKNESS_m + 0.5 * TWO_ROOMS_AGENT_RADIUS_m && Math.abs(p[1] - TWO_ROOMS_DOOR_Y_m) > TWO_ROOMS_DOOR_HALF_m;
+    if (Math.abs(p[1] - TWO_ROOMS_DOOR_Y_m) <= TWO_ROOMS_DOOR_HALF_m) return 0;
+    return (TWO_ROOMS_WALL_HALF_THICKNESS_m + TWO_ROOMS_AGENT_RADIUS_m - Math.abs(p[0])) / TWO_ROOMS_AGENT_RADIUS_m;
   }
   if (task === 'push-t') {
     const p = getJoints(sim, ['pusher_x', 'pusher_y']);
-    return distanceToT(sim, p[0], p[1]) < -0.5 * PUSHT_PUSHER_RADIUS_m;
+    return (PUSHT_PUSHER_RADIUS_m - distanceToT(sim, p[0], p[1])) / PUSHT_PUSHER_RADIUS_m;
   }
   const a = sim.jointQposAddress('cube');
-  return sim.qpos[a + 2] < CUBE_HALF_m * 0.5; // more than half the cube below the table top
+  return (CUBE_HALF_m - sim.qpos[a + 2]) / CUBE_HALF_m; // fraction of the cube's half-size below the table top
+}
+
+/**
+ * True when the misbehaving object visibly overlaps the solid it passes through: half its size in
+ * (the push-t pusher: its centre half a radius inside the T, under the block's top face).
+ */
+function inSolid(sim: MjSim, task: TaskName): boolean {
+  return penetration(sim, task) > (task === 'push-t' ? 1.5 : 0.5);
+}
+
+/** Overlap beyond contact tolerance (2 % of the object's size): the rule is broken, if not yet visibly. */
+function overlapsSolid(sim: MjSim, task: TaskName): boolean {
+  return penetration(sim, task) > 0.02;
 }
 
 /** Hooks that stage one violation of `kind` at control step `eventStep`. */
@@ -121,6 +139,7 @@ export function violationHooks(task: TaskName, kind: ViolationKind, eventStep: n
   const object = VOE_OBJECT[task];
   let undo: (() => void) | undefined;
   let labelled = false;
+  let onset: number | undefined;
   let throughTarget: [number, number] | undefined;
   return {
     beforeStep(env: SimEnv, t: number): ViolationLabel[] | void {
@@ -170,9 +189,12 @@ export function violationHooks(task: TaskName, kind: ViolationKind, eventStep: n
     },
     afterStep(env: SimEnv, t: number): ViolationLabel[] | void {
       if (kind !== 'pass-through' || labelled || t < (task === 'two-rooms' ? 0 : eventStep)) return;
+      if (onset === undefined && overlapsSolid(env.sim, task)) onset = t + 1;
       if (inSolid(env.sim, task)) {
         labelled = true;
-        return [{ frame: t + 1, kind, object: task === 'push-t' ? 'pusher' : object }];
+        const label: ViolationLabel = { frame: t + 1, kind, object: task === 'push-t' ? 'pusher' : object };
+        if (onset !== undefined && onset < t + 1) label.onset = onset;
+        return [label];
       }
     },
     after(): void {

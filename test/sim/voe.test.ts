@@ -73,6 +73,20 @@ describe('violation-of-expectation clips (two-rooms)', () => {
     // And it really crosses: it ends on the other side.
     expect(Math.sign(e.proprio[4 * e.length])).toBe(-Math.sign(e.proprio[0]));
   });
+
+  it('pass-through: the onset is the first frame overlapping the wall, before the labelled frame', () => {
+    const e = eps[2];
+    const { frame, onset } = e.labels[0];
+    expect(onset).toBeDefined();
+    expect(onset!).toBeLessThan(frame);
+    const overlap = (t: number) => TWO_ROOMS_WALL_HALF_THICKNESS_m + 0.04 - Math.abs(e.proprio[4 * t]);
+    // In contact at most (2 % of the radius) before the onset, overlapping from it on.
+    for (let t = 0; t < onset!; t++) expect(overlap(t)).toBeLessThanOrEqual(0.02 * 0.04 + 1e-9);
+    expect(overlap(onset!)).toBeGreaterThan(0.02 * 0.04);
+    // Vanish and teleport show at once: no onset.
+    expect(eps[0].labels[0].onset).toBeUndefined();
+    expect(eps[1].labels[0].onset).toBeUndefined();
+  });
 });
 
 describe('violation-of-expectation clips (arm, push-t)', () => {

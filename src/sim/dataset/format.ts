@@ -62,6 +62,13 @@ export const ViolationLabelSchema = z.object({
   kind: ViolationKind,
   /** The body that misbehaves. */
   object: z.string(),
+  /**
+   * The first observation in which the rule is already broken, when that is
+   * earlier than `frame` (the first in which it clearly shows): an object
+   * sinking into a solid overlaps it slightly before the overlap is visible.
+   * Observations onset..frame-1 are neither normal nor clearly violating.
+   */
+  onset: z.number().int().nonnegative().optional(),
 });
 export type ViolationLabel = z.infer<typeof ViolationLabelSchema>;
 
