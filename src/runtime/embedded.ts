@@ -12,7 +12,10 @@
  * Model actions are steps away from holding still, so a zero action is always
  * safe and the sampling distribution starts centred on it:
  *  - arm tasks: joint-target deltas (7 joints + gripper), actuator target = q + a;
+ *  - push-t: pusher position-target deltas (pusher_x, pusher_y), target = q + a;
  *  - two-rooms: the point mass's velocity, m/s.
+ * push-t succeeds on the T block's pose, which only a pixel model sees: it
+ * runs with a checkpoint from `jepa train` (never a fitted state model).
  */
 import { resolve } from 'node:path';
 import type { WorldModel } from '../addon/types';
@@ -44,7 +47,7 @@ export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
 }
 
-/** Tasks whose state-space model captures what success depends on. */
+/** Tasks whose state-space model captures what success depends on (the others need a pixel model that sees their objects). */
 export const STATE_MODEL_TASKS = ['reach', 'two-rooms'] as const satisfies readonly TaskName[];
 
 interface TaskWiring {
@@ -64,9 +67,14 @@ interface TaskWiring {
 
 const ARM_DELTA_rad = 0.045;
 const GRIPPER_DELTA_m = 0.01;
+const PUSHER_DELTA_m = 0.03;
 
-function armAdapter(): ActionAdapter {
-  const J = 7;
+/**
+ * Joint-target deltas: model action = the guarded joints' step (then, with `gripper`, the gripper's
+ * step), actuator target = measured position + step; the shield checks the guarded joints' targets.
+ */
+function jointTargetAdapter(J: number, gripper: boolean): ActionAdapter {
+  const A = J + (gripper ? 1 : 0);
   return {
     toCommand(action, obs, period_s, stamp_s) {
       const positions = Array.from({ length: J }, (_, j) => obs.jointPositions[j]! + action[j]!);
@@ -78,22 +86,27 @@ function armAdapter(): ActionAdapter {
       const last = pts[pts.length - 1]!;
       // Within this period the arm covers 1/timeScale of the (slowed) step.
       const f = Math.min(1, 1 / decision.timeScale);
-      const out = new Float64Array(J + 1);
+      const out = new Float64Array(A);
       for (let j = 0; j < J; j++) out[j] = obs.jointPositions[j]! + f * (last.positions[j]! - obs.jointPositions[j]!);
-      out[J] = obs.jointPositions[J]! + action[J]!;
+      if (gripper) out[J] = obs.jointPositions[J]! + action[J]!;
       return out;
     },
     hold(obs) {
-      return Float64Array.from(obs.jointPositions.subarray(0, J + 1));
+      return Float64Array.from(obs.jointPositions.subarray(0, A));
     },
     guardedState(obs) {
       return { positions: obs.jointPositions.subarray(0, J), velocities: obs.jointVelocities.subarray(0, J) };
     },
     modelActionOf(armAction, obs) {
-      return Float32Array.from({ length: J + 1 }, (_, j) => armAction[j]! - obs.jointPositions[j]!);
+      return Float32Array.from({ length: A }, (_, j) => armAction[j]! - obs.jointPositions[j]!);
     },
   };
 }
+
+/** The 7-joint arm with its gripper. */
+const armAdapter = (): ActionAdapter => jointTargetAdapter(7, true);
+/** The push-t pusher's two slide joints. */
+const pusherAdapter = (): ActionAdapter => jointTargetAdapter(2, false);
 
 function pointMassAdapter(): ActionAdapter {
   return {
@@ -129,6 +142,15 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     armAction: 'joint-targets',
     adapter: armAdapter,
   },
+  'push-t': {
+    safetyFile: 'config/safety/sim-push-t.yaml',
+    actionLimit: [PUSHER_DELTA_m, PUSHER_DELTA_m],
+    guardedJoints: 2,
+    positionBand: 0.01,
+    jointGoalScale: 0.05,
+    armAction: 'joint-targets',
+    adapter: pusherAdapter,
+  },
   'two-rooms': {
     safetyFile: 'config/safety/sim-two-rooms.yaml',
     actionLimit: [TWO_ROOMS_MAX_SPEED_mps * 0.9, TWO_ROOMS_MAX_SPEED_mps * 0.9],
@@ -145,15 +167,27 @@ function wiringFor(task: TaskName): TaskWiring {
   if (!w) {
     throw new EmbeddedTaskError(
       `task '${task}' needs a model that sees its objects (a pixel JEPA model from \`jepa train\`); ` +
-        `the embedded runtime can currently run ${STATE_MODEL_TASKS.join(', ')} with state-space models`,
+        `the embedded runtime can currently run ${STATE_MODEL_TASKS.join(', ')} with state-space models` +
+        ((Object.keys(WIRING) as TaskName[]).some((t) => !isStateModelTask(t)) ? `, and ${(Object.keys(WIRING) as TaskName[]).filter((t) => !isStateModelTask(t)).join(', ')} with pixel models` : ''),
     );
   }
   return w;
 }
 
+const isStateModelTask = (task: TaskName): boolean => (STATE_MODEL_TASKS as readonly TaskName[]).includes(task);
+
+/** Refusal for a state-vector model on a task whose success depends on objects the proprio vector does not hold. */
+function needsPixelModel(task: TaskName, what: string): EmbeddedTaskError {
+  const joints = TASKS[task].spec.proprioJoints.join(', ');
+  return new EmbeddedTaskError(
+    `task '${task}' needs a pixel world model (cnn or vit encoder, trained with \`jepa train\` on ${task} data, given with --model DIR or shipped in models/${task}/): ` +
+      `${what} sees only the proprio state (${joints}), not the objects the task's success depends on`,
+  );
+}
+
 /**
  * A recorded episode's model actions: each applied actuator command [steps, A] put through the
- * task's adapter (arm tasks: target minus the joint positions it was sent at), given the proprio
+ * task's adapter (arm tasks and push-t: target minus the joint positions it was sent at), given the proprio
  * vectors [steps + 1, proprioSize] (joint positions first) recorded beside it.
  */
 export function recordedModelActions(task: TaskName, applied: Float32Array, proprio: Float32Array, steps: number, proprioSize: number, period_s: number): Float32Array {
@@ -183,11 +217,18 @@ export interface FitOptions {
   backend?: 'auto' | 'cpu' | 'reference';
 }
 
+/** Throws the EmbeddedTaskError saying why, unless a state-space model fitted on the spot can run `task`. */
+export function assertStateModelTask(task: TaskName): void {
+  wiringFor(task);
+  if (!isStateModelTask(task)) throw needsPixelModel(task, 'a state-space model fitted on the spot');
+}
+
 /**
  * Fits a linear state-space model for `task` from random exploration in model-action
  * space (smooth random walk inside the action limits) on training seeds.
  */
 export async function fitStateModel(task: TaskName, options: FitOptions = {}): Promise<{ config: CheckpointConfig; tensors: Map<string, Float32Array> }> {
+  assertStateModelTask(task);
   const w = wiringFor(task);
   const env = await SimEnv.create({ task, render: false });
   try {
@@ -331,6 +372,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const model = o.model;
   const enc = model.config.encoder;
   const pixels = enc.kind !== 'mlp';
+  if (!pixels && !isStateModelTask(o.task)) throw needsPixelModel(o.task, `model '${model.config.name}' (mlp encoder)`);
   const imageSize = enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;
   const S = spec.proprioJoints.length;
@@ -456,8 +498,12 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   };
 }
 
-/** Tasks whose arm actions are joint position targets, so they run on any Arm (ROS 2, MCAP replay), not only the simulator. */
-export const JOINT_TARGET_TASKS = (Object.keys(WIRING) as TaskName[]).filter((t) => WIRING[t]!.armAction === 'joint-targets');
+/**
+ * Tasks whose arm actions are joint position targets and whose goal is joint positions (state-model
+ * tasks), so they run on any Arm (ROS 2, MCAP replay), not only the simulator. push-t also commands
+ * joint targets, but its goal is the block's pose, seen only in the simulator's frames.
+ */
+export const JOINT_TARGET_TASKS = (Object.keys(WIRING) as TaskName[]).filter((t) => WIRING[t]!.armAction === 'joint-targets' && isStateModelTask(t));
 
 export interface ArmRunOptions {
   task: TaskName;

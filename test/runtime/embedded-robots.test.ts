@@ -2,14 +2,16 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseUrdf } from '../../src/robot/urdf';
 import { KinematicModel } from '../../src/robot/kinematics';
-import { simArmUrdf, twoRoomsUrdf } from '../../src/runtime/embedded-robots';
+import { pushTUrdf, simArmUrdf, twoRoomsUrdf } from '../../src/runtime/embedded-robots';
 import { loadGuardrails } from '../../src/safety/guardrails';
 import { FER_JOINT_LIMITS, pandaTcp } from '../../src/sim/scenes/panda-kinematics';
+import { pushTSceneXml } from '../../src/sim/scenes/push-t';
 
 describe('embedded robot descriptions', () => {
   it('are committed exactly as generated (run `npm run gen:robots` after changing a scene)', () => {
     expect(readFileSync('config/robots/sim-arm.urdf', 'utf8')).toBe(simArmUrdf());
     expect(readFileSync('config/robots/two-rooms.urdf', 'utf8')).toBe(twoRoomsUrdf());
+    expect(readFileSync('config/robots/push-t.urdf', 'utf8')).toBe(pushTUrdf());
   });
 
   it('give the arm the same TCP pose as the scene kinematics at random configurations', () => {
@@ -25,6 +27,18 @@ describe('embedded robot descriptions', () => {
         for (let j = 0; j < 3; j++) expect(T[4 * i + j]).toBeCloseTo(ref.R[3 * i + j]!, 9);
       }
     }
+  });
+
+  it("give the push-t pusher the actuators' reach as its joint limits", () => {
+    const scene = pushTSceneXml();
+    const reach = /ctrlrange="(-?[\d.]+) ([\d.]+)"/.exec(scene)!;
+    const pusher = loadGuardrails('config/safety/sim-push-t.yaml');
+    expect(pusher.jointNames).toEqual(['pusher_x', 'pusher_y']);
+    for (let j = 0; j < 2; j++) {
+      expect(pusher.robot.joints.find((x) => x.name === pusher.jointNames[j])!.limit).toMatchObject({ lower: Number(reach[1]), upper: Number(reach[2]) });
+      expect(pusher.upper[j]).toBeCloseTo(Number(reach[2]) - 0.005, 9);
+    }
+    expect(pusher.config.keep_out).toEqual([]);
   });
 
   it('compile into guardrails with the FER position limits and the two-rooms wall', () => {

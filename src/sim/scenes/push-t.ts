@@ -10,6 +10,10 @@ import { fmt } from './xml';
 /** Half-width of the square arena (m); the pusher's ctrlrange stays inside it. */
 export const PUSHT_ARENA_HALF_m = 0.25;
 export const PUSHT_PUSHER_RADIUS_m = 0.015;
+/** Farthest the pusher centre can be commanded from the arena centre along x or y (the actuators' ctrlrange). */
+export const PUSHT_PUSHER_REACH_m = PUSHT_ARENA_HALF_m - PUSHT_PUSHER_RADIUS_m - 0.005;
+/** The pusher actuators' force limit (forcerange), N. */
+export const PUSHT_PUSHER_FORCE_N = 40;
 /** T geometry in the block frame: bar on top (+y), stem below. */
 export const PUSHT_BAR = { pos: [0, 0.045], half: [0.06, 0.015] } as const;
 export const PUSHT_STEM = { pos: [0, -0.015], half: [0.015, 0.045] } as const;
@@ -20,7 +24,8 @@ export function pushTSceneXml(): string {
   const wall = (name: string, x: number, y: number, sx: number, sy: number) =>
     `<geom name="${name}" type="box" pos="${fmt(x, y, 0.02)}" size="${fmt(sx, sy, 0.02)}" rgba="0.3 0.3 0.3 1"/>`;
   const w = 0.01;
-  const reach = A - PUSHT_PUSHER_RADIUS_m - 0.005;
+  const reach = PUSHT_PUSHER_REACH_m;
+  const F = PUSHT_PUSHER_FORCE_N;
   return `<mujoco model="push-t">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="0.002" integrator="implicitfast"/>
@@ -44,8 +49,8 @@ export function pushTSceneXml(): string {
     </body>
   </worldbody>
   <actuator>
-    <position name="act_x" joint="pusher_x" kp="400" kv="40" ctrlrange="${fmt(-reach, reach)}" forcerange="-40 40"/>
-    <position name="act_y" joint="pusher_y" kp="400" kv="40" ctrlrange="${fmt(-reach, reach)}" forcerange="-40 40"/>
+    <position name="act_x" joint="pusher_x" kp="400" kv="40" ctrlrange="${fmt(-reach, reach)}" forcerange="${fmt(-F, F)}"/>
+    <position name="act_y" joint="pusher_y" kp="400" kv="40" ctrlrange="${fmt(-reach, reach)}" forcerange="${fmt(-F, F)}"/>
   </actuator>
 </mujoco>
 `;

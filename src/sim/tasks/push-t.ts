@@ -8,7 +8,7 @@
  */
 import type { MjSim } from '../mujoco';
 import { Rng } from '../rng';
-import { PUSHT_ARENA_HALF_m, PUSHT_BAR, PUSHT_PUSHER_RADIUS_m, PUSHT_STEM } from '../scenes/push-t';
+import { PUSHT_ARENA_HALF_m, PUSHT_BAR, PUSHT_PUSHER_RADIUS_m, PUSHT_PUSHER_REACH_m, PUSHT_STEM } from '../scenes/push-t';
 import { wrapAngle } from '../scenes/xml';
 import { clampToCtrlRange, getJoints, setJoints, stateWith, type EpisodeSetup, type GoalState, type Policy, type Task, type TaskSpec } from './types';
 
@@ -70,7 +70,7 @@ export const pushTSpec: TaskSpec = {
 };
 
 /** Farthest the pusher centre can go from the arena centre along x or y (its ctrlrange). */
-const PUSHER_REACH_m = PUSHT_ARENA_HALF_m - PUSHT_PUSHER_RADIUS_m - 0.005;
+const PUSHER_REACH_m = PUSHT_PUSHER_REACH_m;
 /** Pusher standoff from the COM when pushing through it (clears every part of the T). */
 const TRANSLATE_STANDOFF_m = 0.095;
 const ORBIT_m = CLEAR_RADIUS_m + 0.03;
