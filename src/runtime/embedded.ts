@@ -58,8 +58,12 @@ interface TaskWiring {
   guardedJoints: number;
   /** Width of the joint-position barrier band inside each limit (rad or m). */
   positionBand: number;
-  /** Joint error (rad or m) that costs as much as a unit latent distance in the decoded-joints goal term. */
-  jointGoalScale: number;
+  /**
+   * Joint error (rad or m) that costs as much as a unit latent distance in the decoded-joints goal
+   * term; absent where the robot's own pose in the goal frame is not part of the goal (push-t's goal
+   * frame parks the pusher in a corner: only the block matters).
+   */
+  jointGoalScale?: number;
   /** What the adapter's arm actions are: joint position targets (any backend) or velocities (the simulator's point mass). */
   armAction: 'joint-targets' | 'velocity';
   adapter(period_s: number): ActionAdapter;
@@ -147,7 +151,6 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     actionLimit: [PUSHER_DELTA_m, PUSHER_DELTA_m],
     guardedJoints: 2,
     positionBand: 0.01,
-    jointGoalScale: 0.05,
     armAction: 'joint-targets',
     adapter: pusherAdapter,
   },
@@ -424,7 +427,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   // joints are decoded from the goal frame's latent (never taken from the simulator), and every
   // predicted state's decoded joints are pulled towards them. Distances between latents of frames
   // rank far-apart states poorly; the decoded joints are the part of the latent the task is about.
-  const jointGoal = pixels && model.dims.proprioDim >= w.guardedJoints;
+  const jointGoal = pixels && model.dims.proprioDim >= w.guardedJoints && w.jointGoalScale !== undefined;
   const jointWeights = Float32Array.from({ length: model.dims.proprioDim }, (_, j) => (j < w.guardedJoints ? 1 : 0));
   const goalOf = async (latent: Float32Array): Promise<PlanGoal> =>
     jointGoal ? { latent, proprio: { target: await model.decodeProprio(latent, 1), weights: jointWeights } } : { latent };
