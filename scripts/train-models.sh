@@ -2,7 +2,7 @@
 # Reproduces the shipped models under models/<task>/: collects each task's
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
-#   bash scripts/train-models.sh [two-rooms|reach ...]   (default: all shipped)
+#   bash scripts/train-models.sh [two-rooms|reach|push-t ...]   (default: all three)
 # The output replaces models/<task>/ only when training finished; the
 # optimizer state and train-state.json stay in runs/<task>/ for resuming.
 set -euo pipefail
@@ -16,17 +16,23 @@ collect_two_rooms() {
 }
 collect_reach() {
   jepa collect --task reach --episodes 150 --policy random --seed 0 --out data/reach-random
-  jepa collect --task reach --episodes 120 --policy scripted --seed 5000 --out data/reach-scripted
+  jepa collect --task reach --episodes 800 --policy scripted --seed 5000 --out data/reach-scripted
   echo data/reach-random,data/reach-scripted
+}
+collect_push_t() {
+  jepa collect --task push-t --episodes 80 --policy random --seed 0 --out data/push-t-random
+  jepa collect --task push-t --episodes 100 --policy scripted --seed 2000 --out data/push-t-scripted
+  echo data/push-t-random,data/push-t-scripted
 }
 
 tasks=("$@")
-[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms reach)
+[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms reach push-t)
 for task in "${tasks[@]}"; do
   case "$task" in
     two-rooms) data=$(collect_two_rooms | tail -n 1) ;;
     reach) data=$(collect_reach | tail -n 1) ;;
-    *) echo "train-models.sh: no recipe for task '$task' (have: two-rooms, reach)" >&2; exit 2 ;;
+    push-t) data=$(collect_push_t | tail -n 1) ;;
+    *) echo "train-models.sh: no recipe for task '$task' (have: two-rooms, reach, push-t)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
   mkdir -p "models/$task.new"
