@@ -5,6 +5,9 @@ import { PICK_PLACE_STAGES, PICK_PLACE_STAGE_NAMES, PickPlaceScript, pickPlaceTa
 import { blockPose } from '../../src/sim/tasks/push-t';
 import { setJoints } from '../../src/sim/tasks/types';
 import { TWO_ROOMS_AGENT_RADIUS_m } from '../../src/sim/scenes/two-rooms';
+import { GRIPPER_OPEN_m } from '../../src/sim/scenes/arm';
+import { REACH_RANDOM_STEP_rad } from '../../src/sim/tasks/reach';
+import { Rng } from '../../src/sim/rng';
 
 /** Runs the scripted policy until done; returns success and steps. */
 function runScripted(env: SimEnv, seed: number): { success: boolean; steps: number } {
@@ -91,6 +94,25 @@ describe('reach task', () => {
       expect(r.success).toBe(true);
       expect(r.steps).toBeLessThan(env.task.spec.maxSteps);
     }
+    env.close();
+  });
+
+  it('the random policy explores in the runtime action space: every command a bounded step from the measured joints', async () => {
+    const env = await SimEnv.create({ task: 'reach', render: false });
+    const home = env.reset(3).observation.jointPositions.slice(0, 7);
+    const policy = env.task.randomPolicy(new Rng(3, 99));
+    let moved = 0;
+    for (let t = 0; t < 80; t++) {
+      const q = env.observe().jointPositions;
+      const a = policy.act(env.sim);
+      for (let j = 0; j < 7; j++) expect(Math.abs(a[j]! - q[j]!)).toBeLessThanOrEqual(REACH_RANDOM_STEP_rad + 1e-9);
+      expect(a[7]).toBe(GRIPPER_OPEN_m);
+      env.step(a);
+      expect(env.sim.sitePosition('tcp')[2]).toBeGreaterThan(0.04);
+    }
+    const q = env.observe().jointPositions;
+    for (let j = 0; j < 7; j++) moved = Math.max(moved, Math.abs(q[j]! - home[j]!));
+    expect(moved).toBeGreaterThan(0.05); // it does explore
     env.close();
   });
 });

@@ -122,6 +122,40 @@ export function armRandomPolicy(rng: Rng): Policy {
   };
 }
 
+/**
+ * Random exploration in the runtime's action space for the arm: each step the
+ * joint targets are the measured joints plus a smooth random step (AR(1), at
+ * most `maxStep_rad` per joint: the runtime's own per-step limit), with a weak
+ * pull towards home so the arm stays in the workspace above the table; the
+ * gripper stays open. Unlike armRandomPolicy, whose targets wander away from
+ * the arm and make it lag behind them, every command here is one the planner
+ * could send.
+ */
+export function armStepRandomPolicy(rng: Rng, maxStep_rad: number): Policy {
+  const step = new Float64Array(7);
+  return {
+    act(sim: MjSim): Float64Array {
+      const q = armJointPositions(sim);
+      const next = new Float64Array(7);
+      for (let i = 0; i < 7; i++) {
+        const pull = 0.05 * (PANDA_HOME_rad[i] - q[i]);
+        step[i] = Math.max(-maxStep_rad, Math.min(maxStep_rad, 0.7 * step[i] + 0.6 * maxStep_rad * rng.normal() + pull));
+        const lim = FER_JOINT_LIMITS[i];
+        next[i] = Math.min(lim.upper_rad, Math.max(lim.lower_rad, q[i] + step[i]));
+      }
+      // Keep the hand above the table: a step that would take the TCP below 5 cm is not taken.
+      if (pandaTcp(next).p[2] <= 0.05) {
+        next.set(q);
+        step.fill(0);
+      }
+      const action = new Float64Array(8);
+      action.set(next);
+      action[7] = GRIPPER_OPEN_m;
+      return clampToCtrlRange(sim, action);
+    },
+  };
+}
+
 /** A downward-pointing TCP pose at `p` with yaw `yaw_rad`. */
 export function downwardPose(p: ArrayLike<number>, yaw_rad: number): Pose {
   return { R: downwardRotation(yaw_rad), p: Float64Array.from([p[0], p[1], p[2]]) };

@@ -8,10 +8,12 @@ import type { MjSim } from '../mujoco';
 import { Rng } from '../rng';
 import { ARM_JOINTS, CUBE_HALF_m, GRIPPER_OPEN_m } from '../scenes/arm';
 import { FER_JOINT_LIMITS, PANDA_HOME_rad, pandaTcp, type Pose } from '../scenes/panda-kinematics';
-import { ARM_PROPRIO_JOINTS, CartesianController, armRandomPolicy, poseDistance, tcpPose } from './arm-common';
+import { ARM_PROPRIO_JOINTS, CartesianController, armStepRandomPolicy, poseDistance, tcpPose } from './arm-common';
 import { setJoints, stateWith, type EpisodeSetup, type GoalState, type Policy, type Task, type TaskSpec } from './types';
 
 export const REACH_TOLERANCE = { position_m: 0.03, rotation_rad: 0.2 } as const;
+/** Largest joint-target step of reach's random policy: the embedded runtime's per-step limit (src/runtime/embedded.ts). */
+export const REACH_RANDOM_STEP_rad = 0.045;
 
 /** Samples a joint vector near home whose TCP lies in the workspace above the table. */
 export function sampleArmConfiguration(rng: Rng, spread_rad: number): Float64Array {
@@ -81,5 +83,6 @@ export const reachTask: Task = {
     const pose = goalPose(goal);
     return { act: (sim) => ctl.act(sim, pose, GRIPPER_OPEN_m) };
   },
-  randomPolicy: armRandomPolicy,
+  /** Random exploration in the runtime's own action space (joint-target steps of at most REACH_RANDOM_STEP_rad). */
+  randomPolicy: (rng) => armStepRandomPolicy(rng, REACH_RANDOM_STEP_rad),
 };
