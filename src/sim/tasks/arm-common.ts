@@ -124,29 +124,40 @@ export function armRandomPolicy(rng: Rng): Policy {
 
 /**
  * Random exploration in the runtime's action space for the arm: each step the
- * joint targets are the measured joints plus a smooth random step (AR(1), at
- * most `maxStep_rad` per joint: the runtime's own per-step limit), with a weak
- * pull towards home so the arm stays in the workspace above the table; the
- * gripper stays open. Unlike armRandomPolicy, whose targets wander away from
- * the arm and make it lag behind them, every command here is one the planner
- * could send.
+ * joint targets are the measured joints plus a bounded step (at most
+ * `maxStep_rad` per joint: the runtime's own per-step limit) made of a pull
+ * towards a wandering target configuration (drawn by `sampleTarget`, redrawn
+ * when reached or after 30 steps) and smooth AR(1) noise; the gripper stays
+ * open. The arm so crosses the workspace the way a planner's commands move it.
+ * Unlike armRandomPolicy, whose targets run ahead of the arm and make it lag
+ * behind them, every command here is one the planner could send.
  */
-export function armStepRandomPolicy(rng: Rng, maxStep_rad: number): Policy {
-  const step = new Float64Array(7);
+export function armStepRandomPolicy(rng: Rng, maxStep_rad: number, sampleTarget: () => Float64Array): Policy {
+  const noise = new Float64Array(7);
+  let target: Float64Array | undefined;
+  let age = 0;
   return {
     act(sim: MjSim): Float64Array {
       const q = armJointPositions(sim);
+      let far = 0;
+      if (target) for (let i = 0; i < 7; i++) far = Math.max(far, Math.abs(target[i] - q[i]));
+      if (!target || far < 0.05 || age >= 30) {
+        target = sampleTarget();
+        age = 0;
+      }
+      age++;
       const next = new Float64Array(7);
       for (let i = 0; i < 7; i++) {
-        const pull = 0.05 * (PANDA_HOME_rad[i] - q[i]);
-        step[i] = Math.max(-maxStep_rad, Math.min(maxStep_rad, 0.7 * step[i] + 0.6 * maxStep_rad * rng.normal() + pull));
+        noise[i] = 0.7 * noise[i] + 0.5 * maxStep_rad * rng.normal();
+        const step = Math.max(-maxStep_rad, Math.min(maxStep_rad, 0.25 * (target[i] - q[i]) + noise[i]));
         const lim = FER_JOINT_LIMITS[i];
-        next[i] = Math.min(lim.upper_rad, Math.max(lim.lower_rad, q[i] + step[i]));
+        next[i] = Math.min(lim.upper_rad, Math.max(lim.lower_rad, q[i] + step));
       }
       // Keep the hand above the table: a step that would take the TCP below 5 cm is not taken.
       if (pandaTcp(next).p[2] <= 0.05) {
         next.set(q);
-        step.fill(0);
+        noise.fill(0);
+        target = undefined;
       }
       const action = new Float64Array(8);
       action.set(next);

@@ -83,6 +83,9 @@ export const reachTask: Task = {
     const pose = goalPose(goal);
     return { act: (sim) => ctl.act(sim, pose, GRIPPER_OPEN_m) };
   },
-  /** Random exploration in the runtime's own action space (joint-target steps of at most REACH_RANDOM_STEP_rad). */
-  randomPolicy: (rng) => armStepRandomPolicy(rng, REACH_RANDOM_STEP_rad),
+  /**
+   * Random exploration in the runtime's own action space (joint-target steps of at most
+   * REACH_RANDOM_STEP_rad) towards wandering targets drawn like the goals.
+   */
+  randomPolicy: (rng) => armStepRandomPolicy(rng, REACH_RANDOM_STEP_rad, () => sampleArmConfiguration(rng, 0.6)),
 };
