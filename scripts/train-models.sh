@@ -16,7 +16,7 @@ collect_two_rooms() {
   echo data/two-rooms-random,data/two-rooms-scripted
 }
 collect_reach() {
-  jepa collect --task reach --episodes 150 --policy random --seed 0 --out data/reach-random
+  jepa collect --task reach --episodes 300 --policy random --seed 0 --out data/reach-random
   jepa collect --task reach --episodes 800 --policy scripted --seed 5000 --out data/reach-scripted
   echo data/reach-random,data/reach-scripted
 }
