@@ -25,7 +25,7 @@ import { createReferenceModel } from '../addon/reference';
 import { isNativeAddonNotFound } from '../addon/native';
 import type { CheckpointConfig } from '../model/config';
 import { SurpriseMonitor } from '../perception/surprise';
-import { CemPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type Planner } from '../planning/index';
+import { CemPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type PlanState, type Planner } from '../planning/index';
 import { imageToChw } from '../perception/preprocess';
 import type { Arm, Observation } from '../robot/arm';
 import type { SimState } from '../sim/mujoco';
@@ -42,6 +42,8 @@ import type { TaskName } from '../sim/tasks/types';
 import { TWO_ROOMS_DOOR_Y_m, TWO_ROOMS_MAX_SPEED_mps, TWO_ROOMS_WALL_HALF_THICKNESS_m, TWO_ROOMS_AGENT_RADIUS_m } from '../sim/scenes/two-rooms';
 import { fitLinearDynamics, linearCheckpoint } from '../train/linear';
 import type { ActionAdapter, LoopStages } from './loop';
+import type { WorldMemory } from '../memory/world-memory';
+import { placeId, recallPlace, rememberPlace } from './places';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
@@ -70,6 +72,8 @@ interface TaskWiring {
 }
 
 const ARM_DELTA_rad = 0.045;
+/** How close (m) the two-rooms agent must come to a task-graph waypoint to have reached it. */
+const WAYPOINT_TOLERANCE_m = 0.03;
 const GRIPPER_DELTA_m = 0.01;
 const PUSHER_DELTA_m = 0.03;
 
@@ -313,6 +317,8 @@ export interface EmbeddedRunOptions {
   render?: boolean;
   imageSize?: number;
   realtime?: boolean;
+  /** Persistent memory: task-graph waypoints the robot reaches are remembered there and reused as sub-goal latents. */
+  memory?: WorldMemory;
 }
 
 export interface EmbeddedRun {
@@ -324,6 +330,8 @@ export interface EmbeddedRun {
   planner: Planner;
   hierarchical: boolean;
   goalObservation: Observation;
+  /** Task-graph waypoints remembered in memory this run, and sub-goals resolved from remembered ones. */
+  places: { remembered: number; recalled: number };
   close(): void;
 }
 
@@ -436,6 +444,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const receding = recedingPlanner(model, w, guardrails, period_s, o, jointGoal ? w.jointGoalScale : undefined);
   let planner: Planner & { reset?(): void; notifySurprise?(level: number): void } = receding;
   let hierarchical = false;
+  const places = { remembered: 0, recalled: 0 };
   if (o.task === 'two-rooms' && o.hierarchy === 'auto') {
     // Explicit task graph: line up with the door on this side, cross, then the goal.
     const start = env.observe().jointPositions;
@@ -449,14 +458,36 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       const sub = (id: string, x: number, y: number, steps: number) => ({
         id,
         target: { kind: 'joints' as const, positions_rad: [x, y] },
-        success: { kind: 'jointsWithin' as const, tolerance_rad: 0.03 },
+        success: { kind: 'jointsWithin' as const, tolerance_rad: WAYPOINT_TOLERANCE_m },
         timeout: { steps },
         retries: 1,
       });
+      // A sub-goal target is resolved when it becomes active, i.e. right after the previous one was
+      // reached: the current frame is then what the robot sees at that previous waypoint, and goes
+      // into memory as a place. A target the robot has stood at before (this episode, an earlier
+      // one, or an earlier process on the same memory file) resolves to what it saw there; others to
+      // the encoding of a rendered observation.
+      const memory = o.memory;
+      const L = model.dims.latentSize;
+      let previous: { id: string; positions: number[] } | undefined;
       const resolvers = {
-        joints: async (positions: number[]) => {
-          const state = stateWith(env.sim, (sim) => setJoints(sim, env.task.spec.proprioJoints, positions), [0, 0]);
-          return goalOf(await model.encode(encoderInput(await observationOf(state)), 1));
+        joints: async (positions: number[], _indices: number[], state: PlanState) => {
+          if (memory && previous && state.proprio) {
+            const at = previous.positions.every((v, j) => Math.abs(state.proprio![j]! - v) <= WAYPOINT_TOLERANCE_m + 0.01);
+            if (at) {
+              rememberPlace(memory, previous.id, state.z0.subarray(state.z0.length - L), previous.positions);
+              places.remembered++;
+            }
+          }
+          const id = placeId(o.task, model.config.name, positions);
+          previous = { id, positions };
+          const seen = memory ? recallPlace(memory, id, L) : undefined;
+          if (seen) {
+            places.recalled++;
+            return goalOf(seen);
+          }
+          const state0 = stateWith(env.sim, (sim) => setJoints(sim, env.task.spec.proprioJoints, positions), [0, 0]);
+          return goalOf(await model.encode(encoderInput(await observationOf(state0)), 1));
         },
       };
       planner = new TaskGraphPlanner(
@@ -497,6 +528,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     planner,
     hierarchical,
     goalObservation: { images: goalObs.images, jointPositions: goalObs.jointPositions, jointVelocities: goalObs.jointVelocities, time: goalObs.time },
+    places,
     close: () => void arm.close(),
   };
 }

@@ -96,11 +96,16 @@ export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress
       samples: o.samples,
       horizon: o.horizon,
       realtime: o.realtime,
+      memory: o.memory,
     });
     try {
       plannerName = run.stages.plannerName ?? plannerName;
-      if (o.memory) o.memory.beginEpisode(run.stages.episodeId!, run.arm.env!.sim.time, `${o.task} seed ${seed}`);
-      const loop = new ControlLoop({ ...run.stages, memory: o.memory }, {
+      // A memory file outlives a command: the same seed run again logs as a new episode (id #2, #3, …).
+      let episodeId = run.stages.episodeId!;
+      if (o.memory) {
+        for (let k = 2; !o.memory.beginEpisode(episodeId, run.arm.env!.sim.time, `${o.task} seed ${seed}`); k++) episodeId = `${run.stages.episodeId}#${k}`;
+      }
+      const loop = new ControlLoop({ ...run.stages, episodeId, memory: o.memory }, {
         controlPeriod_s: run.period_s,
         planBudget: { maxIterations: o.maxIterations, maxTime_ms: o.planTime_ms },
         timing: o.realtime ? 'realtime' : 'lockstep',
