@@ -2,36 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
+import { runJepa } from '../helpers/cli';
 import { initWeights, saveCheckpoint } from '../../src/model/checkpoint';
 import { parseCheckpointConfig } from '../../src/model/config';
 
-function capture() {
-  let text = '';
-  const orig = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  const sink = (chunk: string | Uint8Array) => {
-    text += chunk.toString();
-    return true;
-  };
-  process.stdout.write = sink as typeof process.stdout.write;
-  process.stderr.write = sink as typeof process.stderr.write;
-  return {
-    text: () => text,
-    restore: () => {
-      process.stdout.write = orig.out;
-      process.stderr.write = orig.err;
-    },
-  };
-}
-
 async function run(argv: string[]) {
-  const c = capture();
-  try {
-    const code = await main(argv);
-    return { code, out: c.text() };
-  } finally {
-    c.restore();
-  }
+  const r = await runJepa(argv);
+  return { code: r.code, out: r.text };
 }
 
 const config = parseCheckpointConfig({

@@ -63,8 +63,7 @@ if (!hasDevice) console.log(`CUDA parity tests skipped: ${skipReason}`);
 
 /** A GPU test: runs with a device, otherwise skipped with the reason in its name. */
 function gpu(name: string, fn: () => Promise<void> | void, timeout_ms = 60_000): void {
-  if (hasDevice) test(name, fn, timeout_ms);
-  else test.skip(`${name} [skipped: ${skipReason}]`, fn);
+  test.skipIf(!hasDevice)(hasDevice ? name : `${name} [skipped: ${skipReason}]`, fn, timeout_ms);
 }
 
 function config(encoder: object, predictor: object, extra: Partial<Record<string, unknown>> = {}): CheckpointConfig {

@@ -11,7 +11,7 @@ import { BagWriter } from '../../ros/src/bag/mcap';
 import { TOPICS } from '../../ros/src/bag/topics';
 import { type JointTrajectoryMsg, jointTrajectory, secondsToTime } from '../../ros/src/nodes/common';
 import { createReferenceModel } from '../../src/addon/reference';
-import { main } from '../../src/cli/main';
+import { runJepa as jepa } from '../helpers/cli';
 import { saveCheckpoint } from '../../src/model/checkpoint';
 import { createArmRun } from '../../src/runtime/embedded';
 import { ControlLoop } from '../../src/runtime/loop';
@@ -139,19 +139,6 @@ describe('McapReplayArm', () => {
   });
 });
 
-async function jepa(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const orig = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((c: string | Uint8Array) => ((out += c.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => ((err += c.toString()), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    process.stdout.write = orig.out;
-    process.stderr.write = orig.err;
-  }
-}
 
 describe('jepa run --robot mcap', () => {
   it('replays the bag through the loop to its end and compares with the recorded commands', async () => {

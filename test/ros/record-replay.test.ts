@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
+import { runJepa as jepa } from '../helpers/cli';
 import { initWeights, saveCheckpoint } from '../../src/model/checkpoint';
 import { loadGuardrails } from '../../src/safety/guardrails';
 import { BagReader } from '../../ros/src/bag/mcap';
@@ -13,19 +13,6 @@ import { MSG_FOLDERS, tinyConfig } from './helpers';
 const MCAP = '../shared/data/mcap';
 const INTERFACES = MSG_FOLDERS.flatMap((f) => ['--interfaces', f]);
 
-async function jepa(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const orig = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((c: string | Uint8Array) => ((out += c.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => ((err += c.toString()), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    process.stdout.write = orig.out;
-    process.stderr.write = orig.err;
-  }
-}
 
 describe('jepa replay on real rosbag2 files', () => {
   it('reads and decodes a bag of std types, and says nothing could drive the planner', async () => {

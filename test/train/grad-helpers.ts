@@ -20,10 +20,13 @@ export function dot(g: ArrayLike<number>, y: ArrayLike<number>): number {
   return s;
 }
 
-/** Central finite-difference gradient of f with respect to every element of x (x is perturbed in place and restored). */
-export function numericGrad(x: Float64Array, f: () => number, h = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
+/**
+ * Central finite-difference gradient of f with respect to the first `count` elements of x (all by
+ * default; x is perturbed in place and restored).
+ */
+export function numericGrad(x: Float64Array | Float32Array, f: () => number, h = 1e-5, count = x.length): Float64Array {
+  const g = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
     const x0 = x[i]!;
     x[i] = x0 + h;
     const up = f();

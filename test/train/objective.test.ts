@@ -189,16 +189,7 @@ describe.skipIf(!available)('JEPA training on the point-mass world', () => {
         const p = tr.model.param(pname);
         tr.lossAndGradients(batch); // at the unperturbed weights
         const analytic = p.grad.slice(0, 12);
-        const numeric = new Float64Array(analytic.length);
-        for (let i = 0; i < analytic.length; i++) {
-          const v0 = p.value[i]!;
-          p.value[i] = v0 + h;
-          const up = tr.lossAndGradients(batch).loss;
-          p.value[i] = v0 - h;
-          const down = tr.lossAndGradients(batch).loss;
-          p.value[i] = v0;
-          numeric[i] = (up - down) / (2 * h);
-        }
+        const numeric = numericGrad(p.value, () => tr.lossAndGradients(batch).loss, h, analytic.length);
         expect(relErr(analytic, numeric), pname).toBeLessThan(3e-2);
       }
     });

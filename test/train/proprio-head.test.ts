@@ -13,7 +13,7 @@ import { parseCheckpointConfig } from '../../src/model/config';
 import { BatchShapeError, JepaTrainer } from '../../src/train/jepa';
 import { loadTrainKernels, trainKernelsAvailable } from '../../src/train/kernels';
 import { pointMassBatch, type SequenceBatch } from '../../src/train/synthetic';
-import { relErr } from './grad-helpers';
+import { numericGrad, relErr } from './grad-helpers';
 
 const available = trainKernelsAvailable();
 
@@ -69,16 +69,7 @@ describe.skipIf(!available)('proprio-head loss', () => {
       tr.lossAndGradients(batch); // gradients at the unperturbed weights
       const count = Math.min(12, p.value.length);
       const analytic = Float64Array.from(p.grad.subarray(0, count));
-      const numeric = new Float64Array(count);
-      for (let i = 0; i < count; i++) {
-        const v0 = p.value[i]!;
-        p.value[i] = v0 + h;
-        const up = tr.lossAndGradients(batch).loss;
-        p.value[i] = v0 - h;
-        const down = tr.lossAndGradients(batch).loss;
-        p.value[i] = v0;
-        numeric[i] = (up - down) / (2 * h);
-      }
+      const numeric = numericGrad(p.value, () => tr.lossAndGradients(batch).loss, h, count);
       expect(Math.max(...numeric.map(Math.abs)), `${pname}: a gradient to compare`).toBeGreaterThan(1e-4);
       expect(relErr(analytic, numeric), pname).toBeLessThan(2e-2);
     }
