@@ -175,13 +175,15 @@ function wiringFor(task: TaskName): TaskWiring {
     throw new EmbeddedTaskError(
       `task '${task}' needs a model that sees its objects (a pixel JEPA model from \`jepa train\`); ` +
         `the embedded runtime can currently run ${STATE_MODEL_TASKS.join(', ')} with state-space models` +
-        ((Object.keys(WIRING) as TaskName[]).some((t) => !isStateModelTask(t)) ? `, and ${(Object.keys(WIRING) as TaskName[]).filter((t) => !isStateModelTask(t)).join(', ')} with pixel models` : ''),
+        (PIXEL_ONLY_TASKS.length ? `, and ${PIXEL_ONLY_TASKS.join(', ')} with pixel models` : ''),
     );
   }
   return w;
 }
 
 const isStateModelTask = (task: TaskName): boolean => (STATE_MODEL_TASKS as readonly TaskName[]).includes(task);
+/** Wired tasks only a pixel model can run. */
+const PIXEL_ONLY_TASKS = (Object.keys(WIRING) as TaskName[]).filter((t) => !isStateModelTask(t));
 
 /** Refusal for a state-vector model on a task whose success depends on objects the proprio vector does not hold. */
 function needsPixelModel(task: TaskName, what: string): EmbeddedTaskError {
@@ -378,6 +380,14 @@ function recedingPlanner(
 
 const guardrailCache = new Map<string, Guardrails>();
 
+/** A task's guardrails, loaded once per process. */
+function guardrailsFor(w: TaskWiring): Guardrails {
+  const path = packagePath(w.safetyFile);
+  let guardrails = guardrailCache.get(path);
+  if (!guardrails) guardrailCache.set(path, (guardrails = loadGuardrails(path)));
+  return guardrails;
+}
+
 export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<EmbeddedRun> {
   const w = wiringFor(o.task);
   const model = o.model;
@@ -426,9 +436,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       env.sim.setState(saved);
     }
   };
-  const safetyPath = packagePath(w.safetyFile);
-  let guardrails = guardrailCache.get(safetyPath);
-  if (!guardrails) guardrailCache.set(safetyPath, (guardrails = loadGuardrails(safetyPath)));
+  const guardrails = guardrailsFor(w);
   const shield = new Shield(guardrails, { clock: () => env.sim.time, logCapacity: 256 });
   const goalObs = await observationOf(env.goalSimState());
   // A pixel model with a proprio head also plans on the joints it reads out of its latents: the goal's
@@ -600,9 +608,7 @@ export async function createArmRun(o: ArmRunOptions): Promise<ArmRun> {
     throw new EmbeddedTaskError(`the goal needs ${names.length} finite joint positions (${names.join(', ')}); got ${o.goalJoints.length}: ${o.goalJoints.join(', ')}`);
   }
   if (!(o.controlPeriod_s > 0)) throw new EmbeddedTaskError(`control period must be > 0 s, got ${o.controlPeriod_s}`);
-  const safetyPath = packagePath(w.safetyFile);
-  let guardrails = guardrailCache.get(safetyPath);
-  if (!guardrails) guardrailCache.set(safetyPath, (guardrails = loadGuardrails(safetyPath)));
+  const guardrails = guardrailsFor(w);
   const shield = new Shield(guardrails, { clock: o.clock, logCapacity: 256 });
   const period_s = o.controlPeriod_s;
   const goal = Float64Array.from(o.goalJoints);

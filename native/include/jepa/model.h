@@ -156,7 +156,7 @@ class CpuModel {
   std::vector<std::unique_ptr<Workspace>> workspaces_;  // one per pool thread
 
   // encoder weights
-  std::vector<PackedLinear> enc_layers;
+  std::vector<ModelLinear> enc_layers;  // float32 always
   std::vector<std::vector<float>> enc_norm_w, enc_norm_b;
   std::vector<float> enc_out_w, enc_out_b;
   std::vector<PackedLinear> enc_convs;
@@ -167,8 +167,7 @@ class CpuModel {
   std::vector<Block> enc_blocks;
   std::vector<float> enc_final_w, enc_final_b;
   // predictor weights
-  std::vector<PackedLinear> pred_layers;
-  std::vector<PackedLinearAmx> pred_layers_bf16;  // spec_.bf16 only
+  std::vector<ModelLinear> pred_layers;  // the model's precision
   std::vector<std::vector<float>> pred_norm_w, pred_norm_b;
   ModelLinear action_embed;
   std::vector<float> p_pos_embed;

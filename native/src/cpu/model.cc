@@ -71,20 +71,26 @@ void CpuModel::load(const WeightLookup& weights) {
     const float* b = bias ? need(name + ".bias", out) : nullptr;
     pack_linear_amx(L.bf16, w, b, out, in, scale);
   };
+  // An mlp stack; with follow_precision its layers take the model's precision (the predictor),
+  // otherwise they stay float32 (the encoder).
   auto mlp_stack = [&](const std::string& prefix, int in, const std::vector<int>& hidden, int out, bool ln,
-                       std::vector<PackedLinear>& layers, std::vector<std::vector<float>>& nw,
+                       bool follow_precision, std::vector<ModelLinear>& layers, std::vector<std::vector<float>>& nw,
                        std::vector<std::vector<float>>& nb) {
+    auto layer = [&](ModelLinear& L, const std::string& name, int i, int o) {
+      if (follow_precision) mlin(L, name, i, o);
+      else lin(L.f32, name, i, o);
+    };
     layers.resize(hidden.size() + 1);
     int d = in;
     for (size_t i = 0; i < hidden.size(); ++i) {
-      lin(layers[i], prefix + ".layers." + num(i), d, hidden[i]);
+      layer(layers[i], prefix + ".layers." + num(i), d, hidden[i]);
       if (ln) {
         nw.push_back(vec(prefix + ".norms." + num(i) + ".weight", hidden[i]));
         nb.push_back(vec(prefix + ".norms." + num(i) + ".bias", hidden[i]));
       }
       d = hidden[i];
     }
-    lin(layers[hidden.size()], prefix + ".layers." + num(hidden.size()), d, out);
+    layer(layers[hidden.size()], prefix + ".layers." + num(hidden.size()), d, out);
   };
   auto blocks = [&](const std::string& prefix, int depth, int width, int heads, double ratio, bool qkv_bias,
                     bool layer_scale, std::vector<Block>& out) {
@@ -112,7 +118,7 @@ void CpuModel::load(const WeightLookup& weights) {
     throw std::runtime_error("precision 'bfloat16' needs a CPU with AMX-BF16 (and a kernel that grants AMX tile state); use 'float32'");
   switch (s.encoder) {
     case ModelSpec::Encoder::Mlp:
-      mlp_stack("encoder", s.input_dim, s.enc_hidden, D, s.enc_layer_norm, enc_layers, enc_norm_w, enc_norm_b);
+      mlp_stack("encoder", s.input_dim, s.enc_hidden, D, s.enc_layer_norm, false, enc_layers, enc_norm_w, enc_norm_b);
       break;
     case ModelSpec::Encoder::Cnn: {
       enc_convs.resize(s.stages.size());
@@ -146,18 +152,8 @@ void CpuModel::load(const WeightLookup& weights) {
     enc_out_b = vec("encoder.out_norm.bias", D);
   }
   if (s.predictor == ModelSpec::Predictor::Mlp) {
-    mlp_stack("predictor", D + s.action_dim, s.pred_hidden, D, s.pred_layer_norm, pred_layers, pred_norm_w,
+    mlp_stack("predictor", D + s.action_dim, s.pred_hidden, D, s.pred_layer_norm, true, pred_layers, pred_norm_w,
               pred_norm_b);
-    if (s.bf16) {
-      pred_layers_bf16.resize(pred_layers.size());
-      int d = D + s.action_dim;
-      for (size_t i = 0; i < pred_layers.size(); ++i) {
-        const int o = i < s.pred_hidden.size() ? s.pred_hidden[i] : D;
-        const std::string name = "predictor.layers." + num(i);
-        pack_linear_amx(pred_layers_bf16[i], need(name + ".weight", static_cast<size_t>(o) * d), need(name + ".bias", o), o, d);
-        d = o;
-      }
-    }
   } else {
     const int W = s.predictor_width();
     mlin(action_embed, "predictor.action_embed", s.action_dim, s.action_embed);
@@ -192,7 +188,7 @@ void CpuModel::encode_mlp(const float* frames, int count, float* out, ThreadPool
   int d = s.input_dim;
   for (size_t i = 0; i < s.enc_hidden.size(); ++i) {
     const int hdim = s.enc_hidden[i];
-    linear(enc_layers[i], count, x, d, y, hdim, false, s.enc_layer_norm ? Act::None : s.enc_act, pool);
+    enc_layers[i](count, x, d, y, hdim, false, s.enc_layer_norm ? Act::None : s.enc_act, pool);
     if (s.enc_layer_norm) {
       layernorm(y, y, count, hdim, enc_norm_w[i].data(), enc_norm_b[i].data(), 1e-5f, pool);
       activate(y, static_cast<int64_t>(count) * hdim, s.enc_act, pool);
@@ -201,7 +197,7 @@ void CpuModel::encode_mlp(const float* frames, int count, float* out, ThreadPool
     d = hdim;
     check_cancel();
   }
-  linear(enc_layers.back(), count, x, d, out, s.latent_dim, false, Act::None, pool);
+  enc_layers.back()(count, x, d, out, s.latent_dim, false, Act::None, pool);
   if (s.enc_out_norm) layernorm(out, out, count, s.latent_dim, enc_out_w.data(), enc_out_b.data(), 1e-5f, pool);
 }
 
@@ -410,9 +406,9 @@ void CpuModel::rollout_mlp_chunk(const RolloutArgs& a, int s0, int s1, Workspace
   std::fill(run, run + n, 0.0);
   std::fill(term, term + n, 0.0);
   for (int i = 0; i < n; ++i) std::memcpy(X + static_cast<size_t>(i) * in, a.z0, d * sizeof(float));
+  // Chunks already run in parallel across the pool: each layer runs on this thread.
   auto layer = [&](size_t l, const float* A, int lda, float* C, int ldc, bool accumulate, Act act) {
-    if (s.bf16) linear_amx(pred_layers_bf16[l], n, A, lda, C, ldc, accumulate, act);
-    else linear(pred_layers[l], n, A, lda, C, ldc, accumulate, act, nullptr);
+    pred_layers[l](n, A, lda, C, ldc, accumulate, act, nullptr);
   };
   for (int t = 0; t < H; ++t) {
     check_cancel();
