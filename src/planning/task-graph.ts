@@ -1,7 +1,9 @@
 /**
  * Explicit hierarchical planning: a task graph (zod schema) is a sequence of
  * sub-goals, each with a target (latent | image | end-effector pose | joint
- * configuration), a success predicate, a timeout (control steps and/or ms)
+ * configuration | pose relative to a named object), a success predicate
+ * (latent distance, pose or joints within tolerance, or a named check the
+ * caller injects), a timeout (control steps and/or ms)
  * and a retry count. `TaskGraphPlanner` runs it as a state machine behind
  * the ordinary `Planner.plan` call: on each call it checks the active
  * sub-goal's predicate on the measured state, advances on success, retries
@@ -10,7 +12,9 @@
  * (onFailure 'abort') or skips to the next sub-goal, re-planning the rest
  * from the current state (onFailure 'skip'); it re-plans when told the
  * surprise monitor fired. Targets are resolved lazily, when their sub-goal
- * becomes active, so the remaining ones always reflect the current world. Image, pose and joint targets become
+ * becomes active, so the remaining ones always reflect the current world
+ * (an object target reads where the object is, or was last seen, at that
+ * moment). Image, pose, joint and object targets become
  * planner goals through resolver callbacks the caller injects (encode an
  * image, IK + encode, ...); this module never imports perception or robot
  * code. Once every sub-goal has succeeded, it plans toward the `goal` given
@@ -48,6 +52,14 @@ export const taskTargetSchema = z.discriminatedUnion('kind', [
     /** Which entries of state.proprio are these joints (default 0..J-1). */
     indices: z.array(z.number().int().nonnegative()).optional(),
   }),
+  /** A pose relative to a named object (offset in the world frame from its centre), resolved from where the object is known to be. */
+  z.strictObject({
+    kind: z.literal('object'),
+    object: z.string().min(1),
+    offset_m: z.tuple([finite, finite, finite]).default([0, 0, 0]),
+    /** Gripper opening to hold at the sub-goal, m (absent: the resolver's choice). */
+    gripper_m: finite.nonnegative().optional(),
+  }),
 ]);
 
 export const successPredicateSchema = z.discriminatedUnion('kind', [
@@ -57,6 +69,8 @@ export const successPredicateSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('poseWithin'), position_m: z.number().positive(), orientation_rad: z.number().positive().optional() }),
   /** Every measured joint within tolerance of a joints target. */
   z.strictObject({ kind: z.literal('jointsWithin'), tolerance_rad: z.number().positive() }),
+  /** A predicate the caller injects by name (resolvers.checks[name]) on the measured state and the resolved goal. */
+  z.strictObject({ kind: z.literal('check'), name: z.string().min(1) }),
 ]);
 
 export const subgoalSchema = z.strictObject({
@@ -105,6 +119,10 @@ export interface TargetResolvers {
   pose?(pose: { position_m: number[]; orientation_wxyz?: number[] }, state: PlanState): Promise<PlanGoal> | PlanGoal;
   /** A goal for a joint configuration (e.g. latent of the configuration + proprio target). */
   joints?(positions_rad: number[], indices: number[], state: PlanState): Promise<PlanGoal> | PlanGoal;
+  /** A goal for a pose relative to a named object (e.g. look the object up in memory, IK, encode). */
+  object?(target: { object: string; offset_m: number[]; gripper_m?: number }, state: PlanState): Promise<PlanGoal> | PlanGoal;
+  /** Named success predicates for 'check' sub-goals: true once the sub-goal holds. */
+  checks?: Record<string, (state: PlanState, goal: PlanGoal) => boolean>;
 }
 
 export const taskGraphPlannerOptionsSchema = z.strictObject({
@@ -169,6 +187,12 @@ export class TaskGraphPlanner implements Planner {
       const kind = s.target.kind;
       if (kind !== 'latent' && typeof resolvers[kind] !== 'function') {
         throw new PlanConfigError('task graph', [`subgoals.${i}.target: a '${kind}' target needs resolvers.${kind}, and none was given`]);
+      }
+      if (s.success.kind === 'check' && typeof resolvers.checks?.[s.success.name] !== 'function') {
+        const known = Object.keys(resolvers.checks ?? {});
+        throw new PlanConfigError('task graph', [
+          `subgoals.${i}.success: check '${s.success.name}' is not among resolvers.checks (${known.length ? known.join(', ') : 'none given'})`,
+        ]);
       }
     });
   }
@@ -303,6 +327,8 @@ export class TaskGraphPlanner implements Planner {
         return this.resolvers.pose!({ position_m: [...t.position_m], orientation_wxyz: t.orientation_wxyz ? [...t.orientation_wxyz] : undefined }, state);
       case 'joints':
         return this.resolvers.joints!(t.positions_rad, t.indices ?? t.positions_rad.map((_, i) => i), state);
+      case 'object':
+        return this.resolvers.object!({ object: t.object, offset_m: [...t.offset_m], ...(t.gripper_m !== undefined ? { gripper_m: t.gripper_m } : {}) }, state);
     }
   }
 
@@ -336,6 +362,8 @@ export class TaskGraphPlanner implements Planner {
         });
         return worst <= p.tolerance_rad;
       }
+      case 'check':
+        return this.resolvers.checks![p.name]!(state, resolved);
     }
   }
 }

@@ -117,6 +117,38 @@ describe('task graph execution', () => {
     expect(calls).toEqual(['image:shelf.png', 'pose:0.5,0.5,0', 'joints:0.2,-0.2@0,1']);
   });
 
+  it('resolves an object target when its sub-goal becomes active (where the object is then) and checks named predicates', async () => {
+    const low = new GoalRecordingPlanner();
+    let cube = [0.4, 0.1, 0.02];
+    const asked: string[] = [];
+    const task = new TaskGraphPlanner(
+      low,
+      {
+        subgoals: [
+          { id: 'wait', target: { kind: 'joints', positions_rad: [1, 1] }, success: { kind: 'jointsWithin', tolerance_rad: 0.01 }, timeout: { steps: 10 } },
+          { id: 'above', target: { kind: 'object', object: 'cube', offset_m: [0, 0, 0.1], gripper_m: 0.04 }, success: { kind: 'check', name: 'over' }, timeout: { steps: 10 } },
+        ],
+      },
+      {
+        joints: (q) => ({ latent: Float32Array.from(q) }),
+        object: (t) => {
+          asked.push(`${t.object}@${t.offset_m.join(',')}/${t.gripper_m}`);
+          return { latent: Float32Array.from([cube[0]! + t.offset_m[0]!, cube[2]! + t.offset_m[2]!]) };
+        },
+        checks: { over: (state, goal) => Math.abs(state.proprio![0]! - goal.latent[0]!) < 0.01 && Math.abs(state.proprio![1]! - goal.latent[1]!) < 0.01 },
+      },
+    );
+    await task.plan(at(0, 0), finalGoal, budget);
+    expect(asked).toEqual([]); // not yet active: not resolved
+    cube = [0.5, -0.2, 0.02]; // the object moved before its sub-goal became active
+    const r = await task.plan(at(1, 1), finalGoal, budget);
+    expect(r.subgoal!.id).toBe('above');
+    expect(asked).toEqual(['cube@0,0,0.1/0.04']);
+    expect(low.goals.at(-1)!.latent[0]).toBeCloseTo(0.5, 6);
+    expect((await task.plan(at(0.5, 0.05), finalGoal, budget)).subgoal!.complete).toBe(false);
+    expect((await task.plan(at(0.5, 0.12), finalGoal, budget)).subgoal!.complete).toBe(true);
+  });
+
   it('a pose predicate without a measured pose in the state is refused naming state.pose', async () => {
     const task = new TaskGraphPlanner(
       new GoalRecordingPlanner(),
@@ -245,5 +277,8 @@ describe('malformed task graphs', () => {
 
   it('a target kind without its resolver is refused at construction, naming the resolver', () => {
     expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'image', image: 'x.png' } }] })).toMatch(/subgoals\.0\.target: a 'image' target needs resolvers\.image/);
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'object', object: 'cube' } }] })).toMatch(/subgoals\.0\.target: a 'object' target needs resolvers\.object/);
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), success: { kind: 'check', name: 'held' } }] })).toMatch(/subgoals\.0\.success: check 'held' is not among resolvers\.checks \(none given\)/);
+    expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'object', object: '' } }] })).toMatch(/subgoals\.0\.target\.object/);
   });
 });
