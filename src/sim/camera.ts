@@ -6,7 +6,8 @@
 import type { CameraImage } from '../robot/arm';
 import type { MjSim } from './mujoco';
 import { createRenderer, type Renderer } from './render/renderer';
-import { snapshotFromMujoco, type MujocoDataLike, type MujocoModelLike, type SceneCamera } from './render/snapshot';
+import { findCamera, snapshotFromMujoco, type MujocoDataLike, type MujocoModelLike, type SceneCamera } from './render/snapshot';
+import type { CameraModel } from '../perception/objects';
 
 export { freeCamera } from './render/snapshot';
 export type { SceneCamera } from './render/snapshot';
@@ -46,4 +47,15 @@ export class SimCameras {
     }
     return out;
   }
+}
+
+/**
+ * The world pose and vertical field of view of the named camera at the
+ * simulator's current state (after step/forward), as the calibrated camera
+ * model perception back-projects with (see src/perception/objects.ts).
+ */
+export function cameraModelOf(sim: MjSim, name: string): CameraModel {
+  const snapshot = snapshotFromMujoco(sim.model as unknown as MujocoModelLike, sim.data as unknown as MujocoDataLike);
+  const cam = findCamera(snapshot, name);
+  return { pos: Array.from(cam.pos), rot: Array.from(cam.rot), fovy_deg: cam.fovy_deg };
 }
