@@ -42,15 +42,25 @@ import type { TaskName } from '../sim/tasks/types';
 import { TWO_ROOMS_DOOR_Y_m, TWO_ROOMS_MAX_SPEED_mps, TWO_ROOMS_WALL_HALF_THICKNESS_m, TWO_ROOMS_AGENT_RADIUS_m } from '../sim/scenes/two-rooms';
 import { fitLinearDynamics, linearCheckpoint } from '../train/linear';
 import type { ActionAdapter, LoopStages } from './loop';
-import type { WorldMemory } from '../memory/world-memory';
+import { WorldMemory } from '../memory/world-memory';
+import { cameraModelOf } from '../sim/camera';
 import { placeId, recallPlace, rememberPlace } from './places';
+import { holdArmWhileGripping, pickPlaceWiring, type PickPlaceWiring } from './pick-place';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
 }
 
-/** Tasks whose state-space model captures what success depends on (the others need a pixel model that sees their objects). */
-export const STATE_MODEL_TASKS = ['reach', 'two-rooms'] as const satisfies readonly TaskName[];
+/**
+ * Tasks a state-space model can run: its state captures what success depends on (reach, two-rooms), or
+ * perception tracks the objects it does not (pick-place: cube and bin located in the front camera's
+ * RGB-D frame, kept in memory). push-t needs a pixel model that sees its block.
+ */
+export const STATE_MODEL_TASKS = ['reach', 'two-rooms', 'pick-place'] as const satisfies readonly TaskName[];
+/** Tasks whose objects the runtime perceives and remembers (src/runtime/pick-place.ts). */
+const PERCEIVED_OBJECT_TASKS: readonly TaskName[] = ['pick-place'];
+/** Perception's RGB-D frame size for pick-place (front camera; the cube's top face spans ~50 pixels). */
+const PERCEPTION_IMAGE_SIZE = 192;
 
 interface TaskWiring {
   safetyFile: string;
@@ -66,6 +76,11 @@ interface TaskWiring {
    * frame parks the pusher in a corner: only the block matters).
    */
   jointGoalScale?: number;
+  /**
+   * Planner's initial sampling std as a fraction of the action limit (default 0.6). Smaller samples
+   * hold the arm steadier where millimetres count (a grasp), at the cost of slower first moves.
+   */
+  initStdFraction?: number;
   /** What the adapter's arm actions are: joint position targets (any backend) or velocities (the simulator's point mass). */
   armAction: 'joint-targets' | 'velocity';
   adapter(period_s: number): ActionAdapter;
@@ -147,6 +162,16 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     guardedJoints: 7,
     positionBand: 0.1,
     jointGoalScale: 0.05,
+    armAction: 'joint-targets',
+    adapter: armAdapter,
+  },
+  'pick-place': {
+    safetyFile: 'config/safety/sim-arm.yaml',
+    actionLimit: [...Array(7).fill(ARM_DELTA_rad), GRIPPER_DELTA_m],
+    guardedJoints: 7,
+    positionBand: 0.1,
+    jointGoalScale: 0.05,
+    initStdFraction: 0.3,
     armAction: 'joint-targets',
     adapter: armAdapter,
   },
@@ -334,6 +359,8 @@ export interface EmbeddedRun {
   goalObservation: Observation;
   /** Task-graph waypoints remembered in memory this run, and sub-goals resolved from remembered ones. */
   places: { remembered: number; recalled: number };
+  /** Perceived-object tasks: sightings recorded, and sub-goals resolved from an object out of view. */
+  perception?: PickPlaceWiring['stats'];
   close(): void;
 }
 
@@ -360,7 +387,7 @@ function recedingPlanner(
       horizon: o.horizon ?? 8,
       samples: o.samples ?? 256,
       seed: o.plannerSeed ?? o.seed,
-      initStd: w.actionLimit.map((l) => l * 0.6),
+      initStd: w.actionLimit.map((l) => l * (w.initStdFraction ?? 0.6)),
       eliteFraction: 0.1,
       tolerance: 1e-3,
       patience: 2,
@@ -394,7 +421,13 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const enc = model.config.encoder;
   const pixels = enc.kind !== 'mlp';
   if (!pixels && !isStateModelTask(o.task)) throw needsPixelModel(o.task, `model '${model.config.name}' (mlp encoder)`);
-  const imageSize = enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
+  const perceived = PERCEIVED_OBJECT_TASKS.includes(o.task);
+  if (perceived && pixels) {
+    throw new EmbeddedTaskError(
+      `task '${o.task}' runs on a state-space model of the arm with the objects located by RGB-D perception; model '${model.config.name}' has a ${enc.kind} encoder (no pixel model for ${o.task} exists yet)`,
+    );
+  }
+  const imageSize = perceived ? PERCEPTION_IMAGE_SIZE : enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;
   const S = spec.proprioJoints.length;
   const camera = model.config.camera ?? spec.cameras[0]!;
@@ -414,7 +447,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
   }
   // The checks above run before the simulator starts, so a refused model leaves nothing open.
-  const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: pixels || (o.render ?? false), imageSize, realtime: o.realtime ?? false });
+  const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: pixels || perceived || (o.render ?? false), depth: perceived, imageSize, realtime: o.realtime ?? false });
   const env = arm.env!;
   const period_s = spec.frameskip * env.sim.timestep;
   /** Encoder input of an observation: the proprio vector, or the main camera's frame as CHW floats. */
@@ -449,10 +482,28 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     jointGoal ? { latent, proprio: { target: await model.decodeProprio(latent, 1), weights: jointWeights } } : { latent };
   const goal = await goalOf(await model.encode(encoderInput(goalObs), 1));
 
-  const receding = recedingPlanner(model, w, guardrails, period_s, o, jointGoal ? w.jointGoalScale : undefined);
+  // Perceived-object tasks' sub-goals carry joint targets (IK of object-relative TCP targets), scored like decoded joints.
+  const receding = recedingPlanner(model, w, guardrails, period_s, o, jointGoal || perceived ? w.jointGoalScale : undefined);
   let planner: Planner & { reset?(): void; notifySurprise?(level: number): void } = receding;
   let hierarchical = false;
   const places = { remembered: 0, recalled: 0 };
+  let perception: { perceive: LoopStages['perceive']; memory: WorldMemory; own: boolean; stats: PickPlaceWiring['stats'] } | undefined;
+  if (perceived) {
+    // Objects are perceived every tick whatever the planner; the memory is the caller's file or this run's own.
+    const memory = o.memory ?? WorldMemory.open({ file: ':memory:' });
+    if (!o.memory) memory.beginEpisode(`${o.task}-${o.seed}`, env.sim.time, `${o.task} seed ${o.seed}`);
+    const wiring = pickPlaceWiring({
+      model,
+      memory,
+      camera: { name: 'front', model: cameraModelOf(env.sim, 'front') },
+      scope: `${o.task}/${o.seed}/${Date.now().toString(36)}`,
+    });
+    perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
+    if (o.hierarchy === 'auto') {
+      hierarchical = true;
+      planner = holdArmWhileGripping(new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 }));
+    }
+  }
   if (o.task === 'two-rooms' && o.hierarchy === 'auto') {
     // Explicit task graph: line up with the door on this side, cross, then the goal.
     const start = env.observe().jointPositions;
@@ -521,6 +572,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     adapter: w.adapter(period_s),
     encoderInput,
     planStateExtras: (obs) => ({ proprio: Float32Array.from(obs.jointPositions) }),
+    ...(perception ? { perceive: perception.perceive, memory: perception.memory } : {}),
     goal,
     isSuccess: () => env.isSuccess(),
     surprise: new SurpriseMonitor({ metric: 'l2' }),
@@ -537,16 +589,23 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     hierarchical,
     goalObservation: { images: goalObs.images, jointPositions: goalObs.jointPositions, jointVelocities: goalObs.jointVelocities, time: goalObs.time },
     places,
-    close: () => void arm.close(),
+    ...(perception ? { perception: perception.stats } : {}),
+    close: () => {
+      arm.close();
+      if (perception?.own) perception.memory.close();
+    },
   };
 }
 
 /**
  * Tasks whose arm actions are joint position targets and whose goal is joint positions (state-model
  * tasks), so they run on any Arm (ROS 2, MCAP replay), not only the simulator. push-t also commands
- * joint targets, but its goal is the block's pose, seen only in the simulator's frames.
+ * joint targets, but its goal is the block's pose, seen only in the simulator's frames; pick-place's
+ * goal is the cube in the bin, which only the simulator's calibrated RGB-D camera locates here.
  */
-export const JOINT_TARGET_TASKS = (Object.keys(WIRING) as TaskName[]).filter((t) => WIRING[t]!.armAction === 'joint-targets' && isStateModelTask(t));
+export const JOINT_TARGET_TASKS = (Object.keys(WIRING) as TaskName[]).filter(
+  (t) => WIRING[t]!.armAction === 'joint-targets' && isStateModelTask(t) && !PERCEIVED_OBJECT_TASKS.includes(t),
+);
 
 export interface ArmRunOptions {
   task: TaskName;

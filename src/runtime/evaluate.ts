@@ -105,7 +105,7 @@ export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress
       if (o.memory) {
         for (let k = 2; !o.memory.beginEpisode(episodeId, run.arm.env!.sim.time, `${o.task} seed ${seed}`); k++) episodeId = `${run.stages.episodeId}#${k}`;
       }
-      const loop = new ControlLoop({ ...run.stages, episodeId, memory: o.memory }, {
+      const loop = new ControlLoop({ ...run.stages, episodeId, memory: o.memory ?? run.stages.memory }, {
         controlPeriod_s: run.period_s,
         planBudget: { maxIterations: o.maxIterations, maxTime_ms: o.planTime_ms },
         timing: o.realtime ? 'realtime' : 'lockstep',
@@ -200,7 +200,8 @@ export async function recordEpisode(
     sendAction: (a: Float64Array) => arm.sendAction(a),
     close: () => arm.close(),
   };
-  const loop = new ControlLoop({ ...run.stages, arm: recordingArm, planner, surprise: undefined, memory: undefined }, {
+  // The episode's own memory stays (perception keeps out-of-view objects there); no surprise monitor.
+  const loop = new ControlLoop({ ...run.stages, arm: recordingArm, planner, surprise: undefined }, {
     controlPeriod_s: run.period_s,
     planBudget: { maxIterations: o.maxIterations, maxTime_ms: o.planTime_ms },
     timing: 'lockstep',

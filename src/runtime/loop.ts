@@ -17,6 +17,7 @@
  */
 import type { WorldModel } from '../addon/types';
 import type { WorldMemory } from '../memory/world-memory';
+import type { ObjectSighting } from '../memory/records';
 import type { SurpriseMonitor, SurpriseReading } from '../perception/surprise';
 import type { PlanBudget, PlanGoal, Planner, PlanResult, PlanState } from '../planning/types';
 import type { Arm, Observation } from '../robot/arm';
@@ -50,6 +51,11 @@ export interface LoopStages {
   /** True when the task is achieved (the embedded simulator's success predicate; a user callback on ROS). */
   isSuccess?(): boolean;
   memory?: WorldMemory;
+  /**
+   * Perception: the objects seen in this observation (`latent` is the frame's), recorded in
+   * `memory` every tick so that objects which leave the view keep their last-seen pose there.
+   */
+  perceive?(obs: Observation, latent: Float32Array): ObjectSighting[];
   surprise?: SurpriseMonitor;
   episodeId?: string;
   plannerName?: string;
@@ -111,6 +117,7 @@ export class ControlLoop {
   ) {
     if (!(o.controlPeriod_s > 0)) throw new RangeError(`controlPeriod_s must be > 0, got ${o.controlPeriod_s}`);
     if (!Number.isInteger(o.maxSteps) || o.maxSteps < 1) throw new RangeError(`maxSteps must be a positive integer, got ${o.maxSteps}`);
+    if (s.perceive && !s.memory) throw new RangeError('a perceive stage records what it sees in memory: give the loop a memory too');
   }
 
   #count(reasons: readonly string[]): void {
@@ -126,6 +133,7 @@ export class ControlLoop {
     const e0 = performance.now();
     const z = await s.model.encode(s.encoderInput(obs), 1);
     const encode_ms = performance.now() - e0;
+    if (s.perceive) s.memory!.recordFrame({ time_s: obs.time, seen: s.perceive(obs, z) });
 
     let surprise: SurpriseReading | undefined;
     if (s.surprise) {

@@ -118,6 +118,17 @@ describe('control loop on the embedded simulator', () => {
     expect(x + 0.04).toBeLessThan(-0.02 + 1e-3);
   });
 
+  it('a perceive stage without a memory to record into is refused at construction', async () => {
+    const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start, mode: 'eval', model: rooms, hierarchy: 'flat' });
+    try {
+      expect(() => new ControlLoop({ ...run.stages, perceive: () => [] }, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 1 }, timing: 'lockstep', maxSteps: 1 })).toThrow(
+        /a perceive stage records what it sees in memory: give the loop a memory too/,
+      );
+    } finally {
+      run.close();
+    }
+  });
+
   it('fires a surprise event and replans when the world jumps away from the prediction', async () => {
     const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start + 2, mode: 'eval', model: rooms, hierarchy: 'flat' });
     let resets = 0;

@@ -191,9 +191,10 @@ function demoTaskList(): TaskName[] {
 
 /** What the demo leaves out and why, for the given task list. */
 function notInDemo(tasks: readonly TaskName[]): string {
+  const pickPlace = 'pick-place runs on the arm\'s fitted state model with the cube and bin located by RGB-D perception of the front camera and kept in memory (no pixel pick-place model exists yet).';
   return tasks.includes('push-t')
-    ? 'pick-place needs a model that sees the cube (a pixel JEPA model from `jepa train`); it is not part of this demo yet.'
-    : 'push-t and pick-place need a model that sees the block / cube (pixel JEPA models from `jepa train`); they are not part of this demo yet (push-t joins it once a model ships in models/push-t/).';
+    ? pickPlace
+    : `push-t needs a model that sees the block (a pixel JEPA model from \`jepa train\`); it joins the demo once a model ships in models/push-t/. ${pickPlace}`;
 }
 
 /** Runs the demo's tasks; with a report path, also records one episode per task and writes the HTML report. */

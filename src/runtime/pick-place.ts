@@ -1,0 +1,197 @@
+/**
+ * Pick-place on the embedded arm as a robot without a learned object model
+ * does it: perception finds the cube and the bin in the front camera's RGB-D
+ * frame (colour segmentation, back-projection through the calibrated camera:
+ * src/perception/objects.ts); the world memory keeps each object's last-seen
+ * pose, so a cube hidden under the hand, or carried out of view, is still
+ * where it was last seen; and a task graph of object-relative sub-goals
+ * (hover above the cube, descend, close on it, lift, carry over the bin,
+ * release) is resolved from memory when each sub-goal becomes active: the TCP
+ * target goes through IK to a joint goal for the arm's world model, and each
+ * sub-goal's check reads the measured joints through forward kinematics.
+ *
+ * This module owns that wiring (object specs, sub-goals, resolvers, checks,
+ * the perception stage); embedded.ts plugs it into the loop.
+ */
+import type { WorldModel } from '../addon/types';
+import type { ObjectSighting } from '../memory/records';
+import type { WorldMemory } from '../memory/world-memory';
+import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
+import type { PlanGoal, Planner, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
+import type { Observation } from '../robot/arm';
+import { BIN_HALF_m, CUBE_HALF_m, GRIPPER_OPEN_m } from '../sim/scenes/arm';
+import { pandaIk, pandaTcp } from '../sim/scenes/panda-kinematics';
+import { downwardPose } from '../sim/tasks/arm-common';
+import { graspYaw } from '../sim/tasks/pick-place';
+
+export class PickPlaceError extends Error {
+  override name = 'PickPlaceError';
+}
+
+/** What perception looks for: the scene's red cube and blue bin (nominal colours and sizes). */
+export const PICK_PLACE_OBJECTS: readonly ColourObjectSpec[] = [
+  { id: 'cube', rgb: [0.85, 0.15, 0.15], shape: 'box', half_m: CUBE_HALF_m },
+  { id: 'bin', rgb: [0.2, 0.45, 0.85], shape: 'open-box', half_m: BIN_HALF_m },
+];
+
+/** TCP heights above the cube's centre (m): hovering, and the grasp (finger pads centred, tips clear of the table). */
+const HOVER_ABOVE_m = 0.12;
+const GRASP_ABOVE_m = -0.008;
+/** TCP height above the bin's base while carrying and releasing. */
+const CARRY_ABOVE_m = 0.22;
+/** Gripper opening (m) a closed hand commands; the cube stops the fingers at its half width. */
+const CLOSE_m = 0;
+/**
+ * Weight of the gripper entry against a joint's (both squared): 0.02 m of gripper costs as much as 1 rad
+ * of a joint, so the sampled gripper actions that keep squeezing (or keep the hand open) win even
+ * while the arm's errors vary more between samples.
+ */
+const GRIPPER_WEIGHT = 2500;
+/** Below this decayed confidence a remembered object is not planned towards. */
+const MIN_CONFIDENCE = 0.2;
+/** Segmented pixels at which a sighting counts as certain. */
+const FULL_CONFIDENCE_PIXELS = 20;
+/** Measured fingers this close to the cube's half width (m) hold it. */
+const HOLD_BAND_m = { below: 0.006, above: 0.002 };
+
+const subgoal = (id: string, object: string, offset_m: [number, number, number], gripper_m: number, check: string, steps: number) => ({
+  id,
+  target: { kind: 'object' as const, object, offset_m, gripper_m },
+  success: { kind: 'check' as const, name: check },
+  timeout: { steps },
+  retries: 1,
+});
+
+/** The stages of pick-place as object-relative sub-goals. */
+export const PICK_PLACE_GRAPH: TaskGraphInput = {
+  name: 'pick-place from remembered object poses',
+  subgoals: [
+    subgoal('above-cube', 'cube', [0, 0, HOVER_ABOVE_m], GRIPPER_OPEN_m, 'hovering', 80),
+    subgoal('descend', 'cube', [0, 0, GRASP_ABOVE_m], GRIPPER_OPEN_m, 'at-grasp', 40),
+    subgoal('close', 'cube', [0, 0, GRASP_ABOVE_m], CLOSE_m, 'holding', 20),
+    subgoal('lift', 'cube', [0, 0, CARRY_ABOVE_m - CUBE_HALF_m], CLOSE_m, 'lifted', 60),
+    subgoal('over-bin', 'bin', [0, 0, CARRY_ABOVE_m], CLOSE_m, 'over-bin', 80),
+    subgoal('release', 'bin', [0, 0, CARRY_ABOVE_m], GRIPPER_OPEN_m, 'released', 20),
+  ],
+};
+
+const yawToQuat = (yaw: number): [number, number, number, number] => [0, 0, Math.sin(yaw / 2), Math.cos(yaw / 2)];
+const quatToYaw = (q: readonly number[]): number => 2 * Math.atan2(q[2]!, q[3]!);
+
+export interface PickPlaceOptions {
+  model: WorldModel;
+  memory: WorldMemory;
+  /** The fixed camera perception reads (RGB-D), with its calibrated pose. */
+  camera: { name: string; model: CameraModel };
+  /** Prefix of this episode's object ids in memory (a simulated episode is a fresh scene). */
+  scope: string;
+}
+
+export interface PickPlaceWiring {
+  perceive(obs: Observation, latent: Float32Array): ObjectSighting[];
+  graph: TaskGraphInput;
+  resolvers: TargetResolvers;
+  /** Sightings recorded so far, and sub-goal targets resolved from an object no longer in view. */
+  stats: { sightings: number; resolvedOutOfView: number };
+}
+
+export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
+  const key = (object: string) => `${o.scope}/${object}`;
+  let now_s = 0;
+  let yaw: number | undefined;
+  /** The active sub-goal's TCP target and gripper opening. */
+  let active = { tcp: [0, 0, 0], gripper: GRIPPER_OPEN_m };
+  let holdTicks = 0;
+  const stats = { sightings: 0, resolvedOutOfView: 0 };
+
+  const perceive = (obs: Observation, latent: Float32Array): ObjectSighting[] => {
+    const img = obs.images[o.camera.name];
+    if (!img?.depth) throw new PickPlaceError(`pick-place perception reads the '${o.camera.name}' camera's RGB-D frame; the observation has ${img ? 'no depth image' : 'no such image'}`);
+    now_s = obs.time;
+    const seen = locateObjects(img, o.camera.model, PICK_PLACE_OBJECTS).map((d) => ({
+      id: key(d.id),
+      label: d.id,
+      latent,
+      pose: { position_m: d.position, orientation_xyzw: yawToQuat(d.yaw_rad ?? 0), frameId: 'world' },
+      confidence: Math.min(1, d.pixels / FULL_CONFIDENCE_PIXELS),
+    }));
+    stats.sightings += seen.length;
+    return seen;
+  };
+
+  const measured = (state: PlanState) => {
+    const q = state.proprio;
+    if (!q || q.length < 8) throw new PickPlaceError('pick-place checks read the measured joints and gripper (8 proprio values)');
+    return { tcp: pandaTcp(q.subarray(0, 7)).p, gripper: q[7]! };
+  };
+  const near = (tcp: ArrayLike<number>, xy_m: number, z_m: number) =>
+    Math.hypot(tcp[0]! - active.tcp[0]!, tcp[1]! - active.tcp[1]!) <= xy_m && Math.abs(tcp[2]! - active.tcp[2]!) <= z_m;
+  const holding = (gripper: number) => gripper >= CUBE_HALF_m - HOLD_BAND_m.below && gripper <= CUBE_HALF_m + HOLD_BAND_m.above;
+
+  const resolvers: TargetResolvers = {
+    object: async (t, state): Promise<PlanGoal> => {
+      const record = o.memory.recall(key(t.object), now_s);
+      if (!record) throw new PickPlaceError(`pick-place: the ${t.object} has not been seen by the '${o.camera.name}' camera, so no sub-goal can be placed relative to it`);
+      if (record.confidence < MIN_CONFIDENCE) {
+        throw new PickPlaceError(`pick-place: the ${t.object} was last seen ${(now_s - record.lastSeen_s).toFixed(1)} s ago; its remembered pose is too uncertain to plan towards (confidence ${record.confidence.toFixed(2)})`);
+      }
+      if (!record.inView) stats.resolvedOutOfView++;
+      // The hand keeps the yaw it took above the cube (fingers across two faces) for the rest of the task.
+      if (t.object === 'cube' && yaw === undefined) yaw = graspYaw(quatToYaw(record.pose.orientation_xyzw));
+      const p = record.pose.position_m.map((v, i) => v + t.offset_m[i]!);
+      const q = state.proprio!;
+      const ik = pandaIk(downwardPose(p, yaw ?? graspYaw(0)), q.subarray(0, 7), { iterations: 200 });
+      if (ik.position_m > 0.01) throw new PickPlaceError(`pick-place: no arm configuration puts the TCP at ${p.map((v) => v.toFixed(3)).join(', ')} (IK residual ${(ik.position_m * 100).toFixed(1)} cm)`);
+      const gripper = t.gripper_m ?? q[7]!;
+      active = { tcp: p, gripper };
+      holdTicks = 0;
+      const target = Float32Array.from([...ik.q, gripper]);
+      return { latent: await o.model.encode(target, 1), proprio: { target, weights: Float32Array.from([1, 1, 1, 1, 1, 1, 1, GRIPPER_WEIGHT]) } };
+    },
+    checks: {
+      hovering: (s) => {
+        const m = measured(s);
+        return near(m.tcp, 0.012, 0.02) && m.gripper > GRIPPER_OPEN_m - 0.006;
+      },
+      'at-grasp': (s) => {
+        const m = measured(s);
+        return near(m.tcp, 0.005, 0.008) && m.gripper > GRIPPER_OPEN_m - 0.006;
+      },
+      // Two ticks in the band: the fingers have stopped on the cube rather than passing through it.
+      holding: (s) => (holding(measured(s).gripper) ? ++holdTicks : (holdTicks = 0)) >= 2,
+      lifted: (s) => {
+        const m = measured(s);
+        return holding(m.gripper) && m.tcp[2]! >= active.tcp[2]! - 0.03;
+      },
+      'over-bin': (s) => {
+        const m = measured(s);
+        return holding(m.gripper) && near(m.tcp, 0.02, 0.04);
+      },
+      released: (s) => measured(s).gripper > GRIPPER_OPEN_m - 0.01,
+    },
+  };
+  return { perceive, graph: PICK_PLACE_GRAPH, resolvers, stats };
+}
+
+/** Sub-goals during which only the gripper moves: the arm holds still while the fingers close on the cube. */
+const GRIPPER_ONLY_SUBGOALS: readonly string[] = ['close'];
+
+/**
+ * The task-graph planner with the arm held during gripper-only sub-goals: the planner's actions
+ * for the 7 arm joints are zeroed (a zero step holds the measured pose), its gripper action is
+ * kept. Sampling noise in the arm's first action moves the TCP by millimetres per tick, enough
+ * to close the fingers on the cube's edge instead of across its faces.
+ */
+export function holdArmWhileGripping<P extends Planner>(planner: P, armJoints = 7): P {
+  const inner = planner;
+  return Object.assign(Object.create(inner) as P, {
+    plan: async (...args: Parameters<Planner['plan']>) => {
+      const r = await inner.plan(...args);
+      const id = r.subgoal?.kind === 'taskGraph' ? r.subgoal.id : undefined;
+      if (id === undefined || !GRIPPER_ONLY_SUBGOALS.includes(id) || r.subgoal?.complete) return r;
+      const actions = r.actions.slice();
+      for (let j = 0; j < armJoints; j++) actions[j] = 0;
+      return { ...r, actions };
+    },
+  });
+}

@@ -1,0 +1,120 @@
+// Pick-place wiring: perception (real RGB-D renders of the front camera) → world memory →
+// object-relative task-graph sub-goals. The cube's remembered pose keeps serving the planner
+// once the cube is out of view; forgotten or never-seen objects are refused with the reason;
+// and a whole episode on the embedded simulator walks the graph up to the grasp.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorldMemory } from '../../src/memory/world-memory';
+import { createReferenceModel } from '../../src/addon/reference';
+import { createEmbeddedRun, fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
+import { ControlLoop } from '../../src/runtime/loop';
+import { PickPlaceError, pickPlaceWiring } from '../../src/runtime/pick-place';
+import type { TaskGraphPlanner } from '../../src/planning/index';
+import type { Observation } from '../../src/robot/arm';
+import { cameraModelOf } from '../../src/sim/camera';
+import { SimEnv } from '../../src/sim/env';
+import { pandaTcp } from '../../src/sim/scenes/panda-kinematics';
+import { cubeState } from '../../src/sim/tasks/pick-place';
+
+let env: SimEnv;
+let model: Awaited<ReturnType<typeof modelFromCheckpoint>>;
+beforeAll(async () => {
+  env = await SimEnv.create({ task: 'pick-place', imageSize: 192, depth: true, cameras: ['front'] });
+  const ck = await fitStateModel('pick-place', { transitions: 600, backend: 'reference' });
+  model = createReferenceModel(ck.config, ck.tensors);
+}, 60_000);
+afterAll(() => env?.close());
+
+function observation(time: number): Observation {
+  const o = env.observe();
+  return { images: o.images, jointPositions: o.jointPositions, jointVelocities: o.jointVelocities, time };
+}
+
+function wiring(memory: WorldMemory) {
+  return pickPlaceWiring({ model, memory, camera: { name: 'front', model: cameraModelOf(env.sim, 'front') }, scope: 'test' });
+}
+
+const state = (obs: Observation) => ({ z0: Float32Array.from(obs.jointPositions), proprio: Float32Array.from(obs.jointPositions) });
+
+describe('pick-place perception and memory', () => {
+  it('sees cube and bin, remembers the cube once it leaves the view, and places sub-goals at its remembered pose', async () => {
+    env.reset(90_010);
+    const memory = WorldMemory.open({ file: ':memory:' });
+    try {
+      const w = wiring(memory);
+      const truth = cubeState(env.sim).position;
+      const obs0 = observation(0);
+      const seen = w.perceive(obs0, new Float32Array(8));
+      expect(seen.map((s) => s.label).sort()).toEqual(['bin', 'cube']);
+      memory.recordFrame({ time_s: 0, seen });
+      // The cube leaves the camera's view (carried off the table's far side, say).
+      const a = env.sim.jointQposAddress('cube');
+      env.sim.qpos[a] = 5;
+      env.sim.forward();
+      const obs1 = observation(0.5);
+      const seen1 = w.perceive(obs1, new Float32Array(8));
+      expect(seen1.map((s) => s.label)).toEqual(['bin']);
+      memory.recordFrame({ time_s: 0.5, seen: seen1 });
+      const cube = memory.recall('test/cube', 0.5)!;
+      expect(cube.inView).toBe(false);
+      expect(Math.hypot(cube.pose.position_m[0] - truth[0], cube.pose.position_m[1] - truth[1])).toBeLessThan(0.005);
+      // A sub-goal 12 cm above the cube resolves to joints whose TCP is there: from memory, not from the frame.
+      const goal = await w.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.12], gripper_m: 0.04 }, state(obs1));
+      const q = goal.proprio!.target;
+      const tcp = pandaTcp(q.subarray(0, 7)).p;
+      expect(Math.hypot(tcp[0] - cube.pose.position_m[0], tcp[1] - cube.pose.position_m[1], tcp[2] - (cube.pose.position_m[2] + 0.12))).toBeLessThan(0.01);
+      expect(q[7]).toBeCloseTo(0.04, 6);
+      expect(goal.latent.length).toBe(model.dims.latentSize);
+      expect(w.stats.resolvedOutOfView).toBe(1);
+      // The measured arm is nowhere near that target: the hover check says no.
+      expect(w.resolvers.checks!.hovering!(state(obs1), goal)).toBe(false);
+    } finally {
+      memory.close();
+    }
+  });
+
+  it('refuses sub-goals at objects never seen, or remembered too long ago, naming the object', async () => {
+    env.reset(90_011);
+    const memory = WorldMemory.open({ file: ':memory:', confidenceDecayRate_per_s: 1 });
+    try {
+      const w = wiring(memory);
+      const obs = observation(0);
+      await expect(w.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.1] }, state(obs))).rejects.toThrow(/the cube has not been seen by the 'front' camera/);
+      memory.recordFrame({ time_s: 0, seen: w.perceive(obs, new Float32Array(8)) });
+      memory.recordFrame({ time_s: 0.1, seen: [] }); // both leave the view
+      w.perceive({ ...observation(10), images: { front: { ...obs.images.front!, rgb: new Uint8Array(obs.images.front!.rgb.length) } } }, new Float32Array(8));
+      await expect(w.resolvers.object!({ object: 'bin', offset_m: [0, 0, 0.2] }, state(obs))).rejects.toThrow(PickPlaceError);
+      await expect(w.resolvers.object!({ object: 'bin', offset_m: [0, 0, 0.2] }, state(obs))).rejects.toThrow(/too uncertain to plan towards/);
+      expect(() => w.perceive({ ...obs, images: { front: { ...obs.images.front!, depth: undefined } } }, new Float32Array(8))).toThrow(/no depth image/);
+    } finally {
+      memory.close();
+    }
+  });
+});
+
+describe('pick-place episode on the embedded simulator', () => {
+  it('perceives every tick and walks the task graph from memory: hover above the cube, descend, close on it', async () => {
+    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place'));
+    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: fitted, hierarchy: 'auto', samples: 256, horizon: 8 });
+    try {
+      expect(run.hierarchical).toBe(true);
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 8, maxTime_ms: 1000 }, timing: 'lockstep', maxSteps: 140 });
+      const sim = run.arm.env!.sim;
+      const r = await loop.runEpisode();
+      const history = (run.planner as unknown as TaskGraphPlanner).history();
+      const succeeded = history.flatMap((e) => (e.type === 'succeeded' ? [e.subgoal] : []));
+      expect(succeeded.slice(0, 3)).toEqual(['above-cube', 'descend', 'close']);
+      expect(run.perception!.sightings).toBeGreaterThanOrEqual(2 * r.steps - 4);
+      // What the memory holds for the cube is where the cube is.
+      const cube = run.stages.memory!.objects(sim.time).find((o) => o.label === 'cube')!;
+      const truth = cubeState(sim).position;
+      expect(Math.hypot(cube.pose.position_m[0] - truth[0], cube.pose.position_m[1] - truth[1], cube.pose.position_m[2] - truth[2])).toBeLessThan(0.02);
+    } finally {
+      run.close();
+    }
+  }, 120_000);
+
+  it('refuses a pixel model for pick-place, before the simulator starts', async () => {
+    const cnn = { ...model, config: { ...model.config, encoder: { kind: 'cnn', inChannels: 3, imageSize: 64 } } } as unknown as typeof model;
+    await expect(createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: cnn, hierarchy: 'auto' })).rejects.toThrow(/state-space model of the arm/);
+  });
+});
