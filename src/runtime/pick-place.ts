@@ -175,23 +175,36 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
 
 /** Sub-goals during which only the gripper moves: the arm holds still while the fingers close on the cube. */
 const GRIPPER_ONLY_SUBGOALS: readonly string[] = ['close'];
+/** Sub-goals that carry the cube: the arm's steps are low-pass filtered so sampling noise does not shake it loose. */
+const CARRYING_SUBGOALS: readonly string[] = ['lift', 'over-bin'];
+const CARRY_SMOOTHING = 0.6;
 
 /**
- * The task-graph planner with the arm held during gripper-only sub-goals: the planner's actions
- * for the 7 arm joints are zeroed (a zero step holds the measured pose), its gripper action is
- * kept. Sampling noise in the arm's first action moves the TCP by millimetres per tick, enough
- * to close the fingers on the cube's edge instead of across its faces.
+ * The task-graph planner with the arm held during gripper-only sub-goals (its actions for the 7
+ * arm joints zeroed: a zero step holds the measured pose; the gripper action kept), and the arm's
+ * steps smoothed while carrying (each executed arm step = CARRY_SMOOTHING × the previous one +
+ * the rest × the planned one). Sampling noise in the first action moves the TCP by millimetres
+ * per tick: enough to close the fingers on the cube's edge, or to shake a held cube loose.
  */
 export function holdArmWhileGripping<P extends Planner>(planner: P, armJoints = 7): P {
   const inner = planner;
+  let previous: Float32Array | undefined;
   return Object.assign(Object.create(inner) as P, {
     plan: async (...args: Parameters<Planner['plan']>) => {
       const r = await inner.plan(...args);
-      const id = r.subgoal?.kind === 'taskGraph' ? r.subgoal.id : undefined;
-      if (id === undefined || !GRIPPER_ONLY_SUBGOALS.includes(id) || r.subgoal?.complete) return r;
+      const id = r.subgoal?.kind === 'taskGraph' && !r.subgoal.complete ? r.subgoal.id : undefined;
       const actions = r.actions.slice();
-      for (let j = 0; j < armJoints; j++) actions[j] = 0;
+      if (id !== undefined && GRIPPER_ONLY_SUBGOALS.includes(id)) {
+        for (let j = 0; j < armJoints; j++) actions[j] = 0;
+      } else if (id !== undefined && CARRYING_SUBGOALS.includes(id) && previous) {
+        for (let j = 0; j < armJoints; j++) actions[j] = CARRY_SMOOTHING * previous[j]! + (1 - CARRY_SMOOTHING) * actions[j]!;
+      }
+      previous = actions.slice(0, armJoints);
       return { ...r, actions };
+    },
+    reset: () => {
+      previous = undefined;
+      inner.reset?.();
     },
   });
 }

@@ -7,8 +7,8 @@ import { WorldMemory } from '../../src/memory/world-memory';
 import { createReferenceModel } from '../../src/addon/reference';
 import { createEmbeddedRun, fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
 import { ControlLoop } from '../../src/runtime/loop';
-import { PickPlaceError, pickPlaceWiring } from '../../src/runtime/pick-place';
-import type { TaskGraphPlanner } from '../../src/planning/index';
+import { PickPlaceError, holdArmWhileGripping, pickPlaceWiring } from '../../src/runtime/pick-place';
+import type { Planner, PlanResult, TaskGraphPlanner } from '../../src/planning/index';
 import type { Observation } from '../../src/robot/arm';
 import { cameraModelOf } from '../../src/sim/camera';
 import { SimEnv } from '../../src/sim/env';
@@ -116,5 +116,29 @@ describe('pick-place episode on the embedded simulator', () => {
   it('refuses a pixel model for pick-place, before the simulator starts', async () => {
     const cnn = { ...model, config: { ...model.config, encoder: { kind: 'cnn', inChannels: 3, imageSize: 64 } } } as unknown as typeof model;
     await expect(createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: cnn, hierarchy: 'auto' })).rejects.toThrow(/state-space model of the arm/);
+  });
+});
+
+describe('holdArmWhileGripping', () => {
+  it('zeroes the arm while the fingers close, low-passes it while carrying, and leaves other sub-goals alone', async () => {
+    let id = 'descend';
+    const planned = Float32Array.from([0.04, -0.04, 0.02, 0, 0, 0, 0.01, -0.01, 9, 9, 9, 9, 9, 9, 9, 9]);
+    const inner: Planner = {
+      horizon: 2,
+      actionDim: 8,
+      plan: async () => ({ actions: planned.slice(), subgoal: { kind: 'taskGraph', id, index: 0, attempt: 1, complete: false, goal: { latent: new Float32Array(8) } } }) as unknown as PlanResult,
+    };
+    const p = holdArmWhileGripping(inner);
+    const plan = async () => Array.from((await p.plan({ z0: new Float32Array(8) }, { latent: new Float32Array(8) }, {})).actions.slice(0, 8));
+    expect(await plan()).toEqual(Array.from(planned.slice(0, 8)));
+    id = 'close';
+    const closing = await plan();
+    expect(closing.slice(0, 7)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(closing[7]).toBeCloseTo(-0.01, 6);
+    id = 'lift'; // from a held arm, the first carrying step is 40 % of the planned one
+    const lift = await plan();
+    expect(lift[0]).toBeCloseTo(0.4 * 0.04, 6);
+    expect(lift[7]).toBeCloseTo(-0.01, 6);
+    expect((await plan())[0]).toBeCloseTo(0.6 * 0.4 * 0.04 + 0.4 * 0.04, 6);
   });
 });
