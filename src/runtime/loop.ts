@@ -274,8 +274,9 @@ export class ControlLoop {
       try {
         t = await this.tick();
       } catch (e) {
-        // A hierarchical planner gives up on a task it cannot finish; hold the arm and end the episode.
-        if ((e as Error).name !== 'TaskFailedError') throw e;
+        // A hierarchical planner gives up on a task it cannot finish (or a task cannot place its next
+        // sub-goal: an object it has never seen); hold the arm and end the episode with the reason.
+        if ((e as Error).name !== 'TaskFailedError' && (e as { endsEpisode?: boolean }).endsEpisode !== true) throw e;
         failure = (e as Error).message;
         const obs = await this.s.arm.getObservation();
         await this.s.arm.sendAction(this.s.adapter.hold(obs));

@@ -24,8 +24,10 @@ import { pandaIk, pandaTcp } from '../sim/scenes/panda-kinematics';
 import { downwardPose } from '../sim/tasks/arm-common';
 import { graspYaw } from '../sim/tasks/pick-place';
 
+/** The task cannot go on (an object never seen or long forgotten, a target out of reach): the loop ends the episode with it. */
 export class PickPlaceError extends Error {
   override name = 'PickPlaceError';
+  readonly endsEpisode = true;
 }
 
 /** What perception looks for: the scene's red cube and blue bin (nominal colours and sizes). */

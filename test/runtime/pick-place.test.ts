@@ -113,6 +113,23 @@ describe('pick-place episode on the embedded simulator', () => {
     }
   }, 120_000);
 
+  it('ends the episode with the reason, arm held, when the cube is nowhere to be seen', async () => {
+    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place', { transitions: 600 }));
+    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_001, mode: 'train', model: fitted, hierarchy: 'auto', samples: 64, horizon: 4 });
+    try {
+      const sim = run.arm.env!.sim;
+      sim.qpos[sim.jointQposAddress('cube')] = 5; // off the table, out of the camera's view
+      sim.forward();
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 20 });
+      const r = await loop.runEpisode();
+      expect(r.success).toBe(false);
+      expect(r.failure).toMatch(/the cube has not been seen by the 'front' camera/);
+      expect(r.steps).toBe(0);
+    } finally {
+      run.close();
+    }
+  }, 60_000);
+
   it('refuses a pixel model for pick-place, before the simulator starts', async () => {
     const cnn = { ...model, config: { ...model.config, encoder: { kind: 'cnn', inChannels: 3, imageSize: 64 } } } as unknown as typeof model;
     await expect(createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: cnn, hierarchy: 'auto' })).rejects.toThrow(/state-space model of the arm/);
