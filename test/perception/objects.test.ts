@@ -61,16 +61,27 @@ function worst(all: Errors[]): Errors {
   return m;
 }
 
-describe('locateObjects on rendered pick-place scenes (front camera, 192 px)', () => {
-  let env: SimEnv;
+/** Every worst-case error below its limit (the field named on failure). */
+function expectWithin(m: Errors, limits: Partial<Errors>): void {
+  for (const [k, limit] of Object.entries(limits)) expect(m[k as keyof Errors], k).toBeLessThan(limit);
+}
+
+/** A pick-place simulator rendering the front camera with depth at `size` px, for the enclosing describe block. */
+function frontCameraScene(size: number): { env: SimEnv } {
+  const scene = {} as { env: SimEnv };
   beforeAll(async () => {
-    env = await SimEnv.create({ task: 'pick-place', imageSize: 192, depth: true, cameras: ['front'] });
+    scene.env = await SimEnv.create({ task: 'pick-place', imageSize: size, depth: true, cameras: ['front'] });
   });
-  afterAll(() => env.close());
+  afterAll(() => scene.env.close());
+  return scene;
+}
+
+describe('locateObjects on rendered pick-place scenes (front camera, 192 px)', () => {
+  const scene = frontCameraScene(192);
 
   it('cameraModelOf gives the front camera of the scene: its position, field of view and viewing direction', () => {
-    env.reset(0);
-    const cam = cameraModelOf(env.sim, 'front');
+    scene.env.reset(0);
+    const cam = cameraModelOf(scene.env.sim, 'front');
     expect(Array.from(cam.pos)).toEqual([1.5, 0, 0.75].map((v) => expect.closeTo(v, 9)));
     expect(cam.fovy_deg).toBeCloseTo(50, 9);
     // The camera looks along its -z column, towards (0.3, 0, 0.25).
@@ -84,51 +95,44 @@ describe('locateObjects on rendered pick-place scenes (front camera, 192 px)', (
 
   it('locates the cube (position and yaw) and the bin at the start of each episode', () => {
     const all = SEEDS.map((seed) => {
-      env.reset(seed);
-      return measure(env);
+      scene.env.reset(seed);
+      return measure(scene.env);
     });
     const m = worst(all);
     // Measured over seeds 0..19: cube xy 0.0005 m, z < 1e-7 m, yaw 0.0032 rad; bin xy 0.0050 m, z 0.
-    expect(m.cubeXy).toBeLessThan(0.002);
-    expect(m.cubeZ).toBeLessThan(0.001);
-    expect(m.cubeYaw).toBeLessThan(0.02);
-    expect(m.binXy).toBeLessThan(0.01);
-    expect(m.binZ).toBeLessThan(0.001);
+    expectWithin(m, { cubeXy: 0.002, cubeZ: 0.001, cubeYaw: 0.02, binXy: 0.01, binZ: 0.001 });
   });
 
   it('locates the cube resting in the bin (the goal state)', () => {
     const all = SEEDS.slice(0, 4).map((seed) => {
-      env.reset(seed);
-      env.sim.setState(env.goalSimState());
-      return measure(env);
+      scene.env.reset(seed);
+      scene.env.sim.setState(scene.env.goalSimState());
+      return measure(scene.env);
     });
     const m = worst(all);
     // Measured over seeds 0..19: cube xy 0.0001 m, yaw 0.0028 rad; the cube stands on the bin floor (z = 0.03).
-    expect(m.cubeXy).toBeLessThan(0.002);
-    expect(m.cubeZ).toBeLessThan(0.001);
-    expect(m.cubeYaw).toBeLessThan(0.02);
-    expect(m.binXy).toBeLessThan(0.01);
+    expectWithin(m, { cubeXy: 0.002, cubeZ: 0.001, cubeYaw: 0.02, binXy: 0.01 });
   });
 
   it('does not report the cube when it is out of view or below the table', () => {
-    env.reset(1);
-    const a = env.sim.jointQposAddress('cube');
+    scene.env.reset(1);
+    const a = scene.env.sim.jointQposAddress('cube');
     for (const place of [
       [5, 0, CUBE_HALF_m], // far outside the camera's view
       [0.5, 0, -0.3], // under the table top
     ]) {
-      env.sim.qpos.set(place, a);
-      env.sim.forward();
-      const dets = locateObjects(env.observe().images.front, cameraModelOf(env.sim, 'front'), SPECS);
+      scene.env.sim.qpos.set(place, a);
+      scene.env.sim.forward();
+      const dets = locateObjects(scene.env.observe().images.front, cameraModelOf(scene.env.sim, 'front'), SPECS);
       expect(byId(dets, 'cube')).toBeUndefined();
       expect(byId(dets, 'bin')).toBeDefined();
     }
   });
 
   it('leaves out an object seen by fewer pixels than its minPixels', () => {
-    env.reset(2);
-    const image = env.observe().images.front;
-    const cam = cameraModelOf(env.sim, 'front');
+    scene.env.reset(2);
+    const image = scene.env.observe().images.front;
+    const cam = cameraModelOf(scene.env.sim, 'front');
     const seen = byId(locateObjects(image, cam, SPECS), 'cube')!;
     expect(seen.pixels).toBeGreaterThan(20);
     const dets = locateObjects(image, cam, [{ ...SPECS[0], minPixels: seen.pixels + 1 }, SPECS[1]]);
@@ -138,8 +142,8 @@ describe('locateObjects on rendered pick-place scenes (front camera, 192 px)', (
 
   it('reports yaw in (-pi/4, pi/4]', () => {
     for (const seed of SEEDS.slice(0, 3)) {
-      env.reset(seed);
-      const cube = byId(locateObjects(env.observe().images.front, cameraModelOf(env.sim, 'front'), SPECS), 'cube')!;
+      scene.env.reset(seed);
+      const cube = byId(locateObjects(scene.env.observe().images.front, cameraModelOf(scene.env.sim, 'front'), SPECS), 'cube')!;
       expect(cube.yaw_rad!).toBeGreaterThan(-Math.PI / 4);
       expect(cube.yaw_rad!).toBeLessThanOrEqual(Math.PI / 4);
     }
@@ -147,17 +151,13 @@ describe('locateObjects on rendered pick-place scenes (front camera, 192 px)', (
 });
 
 describe('locateObjects at 128 px', () => {
-  let env: SimEnv;
-  beforeAll(async () => {
-    env = await SimEnv.create({ task: 'pick-place', imageSize: 128, depth: true, cameras: ['front'] });
-  });
-  afterAll(() => env.close());
+  const scene = frontCameraScene(128);
 
   it('still locates the cube and bin well enough to grasp', () => {
     const m = worst(
       SEEDS.map((seed) => {
-        env.reset(seed);
-        return measure(env);
+        scene.env.reset(seed);
+        return measure(scene.env);
       }),
     );
     // Measured over seeds 0..19: cube xy 0.0015 m, yaw 0.054 rad (fewer side-face pixels); bin xy 0.0050 m.
