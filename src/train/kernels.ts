@@ -107,11 +107,8 @@ export interface AttentionBackwardArgs {
   heads: number;
   frameTokens?: number;
 }
-export interface Conv2dArgs {
-  x: Float32Array;
-  weight: Float32Array;
-  bias?: Float32Array;
-  y: Float32Array;
+/** Geometry of a conv2d call: batch, channels, input size, square kernel, stride, zero padding. */
+export interface Conv2dShape {
   images: number;
   inC: number;
   inH: number;
@@ -121,21 +118,19 @@ export interface Conv2dArgs {
   stride: number;
   padding?: number;
 }
-export interface Conv2dBackwardArgs {
+export interface Conv2dArgs extends Conv2dShape {
+  x: Float32Array;
+  weight: Float32Array;
+  bias?: Float32Array;
+  y: Float32Array;
+}
+export interface Conv2dBackwardArgs extends Conv2dShape {
   x: Float32Array;
   weight: Float32Array;
   dY: Float32Array;
   dX?: Float32Array;
   dWeight?: Float32Array;
   dBias?: Float32Array;
-  images: number;
-  inC: number;
-  inH: number;
-  inW: number;
-  outC: number;
-  kernel: number;
-  stride: number;
-  padding?: number;
 }
 export interface AdamWArgs {
   param: Float32Array;
