@@ -193,4 +193,12 @@ describe('pick-place task', () => {
     expect(r.success).toBe(true);
     expect(seen).toEqual([...PICK_PLACE_STAGE_NAMES]);
   });
+
+  it('the grip holds the cube through lift and carry on every one of 12 seeds', () => {
+    // With a 30 N gripper and soft finger contacts the cube slid along the pads
+    // at the start of the carry and was dropped short of the bin on 4 of 10 seeds.
+    const failed: number[] = [];
+    for (let seed = 200; seed < 212; seed++) if (!runScripted(env, seed).success) failed.push(seed);
+    expect(failed).toEqual([]);
+  });
 });

@@ -92,13 +92,17 @@ export function armSceneXml(): string {
       `<position name="act_${l.name}" joint="${l.name}" kp="${KP[i]}" kv="${KV[i]}" ctrlrange="${fmt(l.lower_rad, l.upper_rad)}" forcerange="${fmt(-l.effort_Nm, l.effort_Nm)}"/>`,
   ).join('\n    ');
   const home = [...PANDA_HOME_rad, GRIPPER_OPEN_m, GRIPPER_OPEN_m];
+  // Gripper: up to 70 N of squeeze (the Franka Hand's continuous grasp force) and
+  // stiff finger contacts; at 30 N with default-soft contacts a held cube slid
+  // along the pads when the carry started and fell short of the bin.
+
   return `<mujoco model="arm">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="0.002" integrator="implicitfast" impratio="10"/>
   <visual><headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5"/></visual>
   <default>
     <default class="arm"><geom contype="2" conaffinity="1" density="800"/><joint armature="0.1" damping="1"/></default>
-    <default class="finger"><geom contype="2" conaffinity="1" friction="1.5 0.01 0.001" condim="4" density="800"/></default>
+    <default class="finger"><geom contype="2" conaffinity="1" friction="1.5 0.01 0.001" condim="4" solref="0.005 1" density="800"/></default>
     <default class="world"><geom contype="1" conaffinity="3"/></default>
   </default>
   <worldbody>
@@ -125,7 +129,7 @@ export function armSceneXml(): string {
   </tendon>
   <actuator>
     ${actuators}
-    <position name="act_gripper" tendon="gripper_split" kp="800" kv="20" ctrlrange="${fmt(GRIPPER_CLOSED_m, GRIPPER_OPEN_m)}" forcerange="-30 30"/>
+    <position name="act_gripper" tendon="gripper_split" kp="3000" kv="60" ctrlrange="${fmt(GRIPPER_CLOSED_m, GRIPPER_OPEN_m)}" forcerange="-70 70"/>
   </actuator>
   <keyframe>
     <key name="home" qpos="${fmt(...home, 0.5, 0, CUBE_HALF_m, 1, 0, 0, 0)}" ctrl="${fmt(...PANDA_HOME_rad, GRIPPER_OPEN_m)}" mpos="0.45 0.3 0" mquat="1 0 0 0"/>
