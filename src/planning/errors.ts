@@ -55,18 +55,16 @@ export class PlannerBusyError extends Error {
   }
 }
 
-/** A task-graph sub-goal that ran out of retries; the graph cannot go on. */
+/** A task-graph sub-goal that ran out of retries (or its task out of rewinds); the graph cannot go on. */
 export class TaskFailedError extends Error {
   override name = 'TaskFailedError';
   constructor(
     readonly subgoalId: string,
     readonly attempts: number,
     readonly reason: string,
+    hint = 'raise its retries or timeout, or check that its target is reachable',
   ) {
-    super(
-      `sub-goal '${subgoalId}' failed after ${attempts} attempt(s): ${reason}; ` +
-        `raise its retries or timeout, or check that its target is reachable`,
-    );
+    super(`sub-goal '${subgoalId}' failed after ${attempts} attempt(s): ${reason}; ${hint}`);
   }
 }
 

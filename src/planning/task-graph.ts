@@ -11,7 +11,11 @@
  * timeout, and when retries run out either fails with TaskFailedError
  * (onFailure 'abort') or skips to the next sub-goal, re-planning the rest
  * from the current state (onFailure 'skip'); it re-plans when told the
- * surprise monitor fired. Targets are resolved lazily, when their sub-goal
+ * surprise monitor fired. A sub-goal may name a condition it `requires`
+ * (a check that must keep holding while it is active, e.g. "the cube is still
+ * in the fingers"): when it stops holding, the graph rewinds to an earlier
+ * sub-goal (`otherwise`, e.g. back above the cube to grasp again), at most
+ * `maxRewinds` times per task. Targets are resolved lazily, when their sub-goal
  * becomes active, so the remaining ones always reflect the current world
  * (an object target reads where the object is, or was last seen, at that
  * moment). Image, pose, joint and object targets become
@@ -84,18 +88,30 @@ export const subgoalSchema = z.strictObject({
   retries: z.number().int().nonnegative().default(0),
   /** When retries run out: 'abort' the task (TaskFailedError), or 'skip' to the next sub-goal and re-plan the rest from where the robot is. */
   onFailure: z.enum(['abort', 'skip']).default('abort'),
+  /** A named check (resolvers.checks) that must hold while this sub-goal is active; when it fails, the task rewinds to sub-goal `otherwise` (this one or an earlier one). */
+  requires: z.strictObject({ check: z.string().min(1), otherwise: z.string().min(1) }).optional(),
 });
 
 export const taskGraphSchema = z
   .strictObject({
     name: z.string().min(1).optional(),
     subgoals: z.array(subgoalSchema).min(1),
+    /** Rewinds (a `requires` check failing) allowed per task before it fails. */
+    maxRewinds: z.number().int().nonnegative().default(2),
   })
   .superRefine((g, ctx) => {
     const seen = new Set<string>();
     g.subgoals.forEach((s, i) => {
       if (seen.has(s.id)) ctx.addIssue({ code: 'custom', path: ['subgoals', i, 'id'], message: `'${s.id}' is used twice; sub-goal ids must be unique` });
       seen.add(s.id);
+      if (s.requires && !seen.has(s.requires.otherwise)) {
+        const later = g.subgoals.some((o) => o.id === s.requires!.otherwise);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subgoals', i, 'requires', 'otherwise'],
+          message: later ? `'${s.requires.otherwise}' comes after '${s.id}'; a rewind goes back to this sub-goal or an earlier one` : `'${s.requires.otherwise}' is not a sub-goal id`,
+        });
+      }
       if (s.success.kind === 'poseWithin' && s.target.kind !== 'pose') {
         ctx.addIssue({ code: 'custom', path: ['subgoals', i, 'success', 'kind'], message: `poseWithin needs a pose target, got '${s.target.kind}'` });
       }
@@ -119,8 +135,8 @@ export interface TargetResolvers {
   pose?(pose: { position_m: number[]; orientation_wxyz?: number[] }, state: PlanState): Promise<PlanGoal> | PlanGoal;
   /** A goal for a joint configuration (e.g. latent of the configuration + proprio target). */
   joints?(positions_rad: number[], indices: number[], state: PlanState): Promise<PlanGoal> | PlanGoal;
-  /** A goal for a pose relative to a named object (e.g. look the object up in memory, IK, encode). */
-  object?(target: { object: string; offset_m: number[]; gripper_m?: number }, state: PlanState): Promise<PlanGoal> | PlanGoal;
+  /** A goal for a pose relative to a named object (e.g. look the object up in memory, IK, encode); `subgoal` is the id of the sub-goal being resolved. */
+  object?(target: { object: string; offset_m: number[]; gripper_m?: number }, state: PlanState, subgoal: string): Promise<PlanGoal> | PlanGoal;
   /** Named success predicates for 'check' sub-goals: true once the sub-goal holds. */
   checks?: Record<string, (state: PlanState, goal: PlanGoal) => boolean>;
 }
@@ -136,6 +152,8 @@ export type TaskGraphPlannerOptions = z.input<typeof taskGraphPlannerOptionsSche
 export type TaskEvent =
   | { type: 'started' | 'succeeded' | 'timeout' | 'retry' | 'failed' | 'skipped'; subgoal: string; attempt: number; step: number }
   | { type: 'surprise'; subgoal: string; level: number; step: number }
+  /** `subgoal`'s required check stopped holding; the task went back to `to`. */
+  | { type: 'rewound'; subgoal: string; to: string; check: string; step: number }
   | { type: 'completed'; step: number };
 
 export interface TaskProgress {
@@ -149,6 +167,8 @@ export interface TaskProgress {
   succeeded: string[];
   /** Sub-goals given up on with onFailure 'skip'. */
   skipped: string[];
+  /** Times a required check failed and the task went back. */
+  rewinds: number;
 }
 
 export class TaskGraphPlanner implements Planner {
@@ -166,6 +186,7 @@ export class TaskGraphPlanner implements Planner {
   private startedAt_ms: number | undefined;
   private resolved: PlanGoal | undefined;
   private coldStart = true;
+  private rewinds = 0;
   private failure: TaskFailedError | undefined;
   private readonly succeeded: string[] = [];
   private readonly skipped: string[] = [];
@@ -188,11 +209,13 @@ export class TaskGraphPlanner implements Planner {
       if (kind !== 'latent' && typeof resolvers[kind] !== 'function') {
         throw new PlanConfigError('task graph', [`subgoals.${i}.target: a '${kind}' target needs resolvers.${kind}, and none was given`]);
       }
-      if (s.success.kind === 'check' && typeof resolvers.checks?.[s.success.name] !== 'function') {
+      const checks: [string, string][] = [];
+      if (s.success.kind === 'check') checks.push(['success', s.success.name]);
+      if (s.requires) checks.push(['requires', s.requires.check]);
+      for (const [field, name] of checks) {
+        if (typeof resolvers.checks?.[name] === 'function') continue;
         const known = Object.keys(resolvers.checks ?? {});
-        throw new PlanConfigError('task graph', [
-          `subgoals.${i}.success: check '${s.success.name}' is not among resolvers.checks (${known.length ? known.join(', ') : 'none given'})`,
-        ]);
+        throw new PlanConfigError('task graph', [`subgoals.${i}.${field}: check '${name}' is not among resolvers.checks (${known.length ? known.join(', ') : 'none given'})`]);
       }
     });
   }
@@ -208,6 +231,7 @@ export class TaskGraphPlanner implements Planner {
       stepsOnSubgoal: this.stepsOnSubgoal,
       succeeded: [...this.succeeded],
       skipped: [...this.skipped],
+      rewinds: this.rewinds,
     };
   }
 
@@ -239,6 +263,7 @@ export class TaskGraphPlanner implements Planner {
     this.startedAt_ms = undefined;
     this.resolved = undefined;
     this.coldStart = true;
+    this.rewinds = 0;
     this.failure = undefined;
     this.events.length = 0;
     this.succeeded.length = 0;
@@ -256,6 +281,10 @@ export class TaskGraphPlanner implements Planner {
         this.events.push({ type: 'started', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });
       }
       if (this.resolved === undefined) this.resolved = await this.resolve(sg, state);
+      if (sg.requires && !this.resolvers.checks![sg.requires.check]!(state, this.resolved)) {
+        this.rewind(sg, sg.requires);
+        continue;
+      }
       if (this.satisfied(sg, state, this.resolved)) {
         this.events.push({ type: 'succeeded', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });
         this.succeeded.push(sg.id);
@@ -303,6 +332,31 @@ export class TaskGraphPlanner implements Planner {
     };
   }
 
+  /** `sg`'s required check failed: go back to `requires.otherwise`, or fail once the rewinds are used up. */
+  private rewind(sg: Subgoal, requires: { check: string; otherwise: string }): void {
+    this.rewinds++;
+    if (this.rewinds > this.graph.maxRewinds) {
+      this.status = 'failed';
+      this.events.push({ type: 'failed', subgoal: sg.id, attempt: this.attempt, step: this.totalSteps });
+      const why = `required check '${requires.check}' failed ${this.rewinds} times (at most ${this.graph.maxRewinds} rewinds)`;
+      this.failure = new TaskFailedError(sg.id, this.attempt, why, "raise the graph's maxRewinds, or find out why the condition keeps failing");
+      throw this.failure;
+    }
+    const to = this.graph.subgoals.findIndex((s) => s.id === requires.otherwise);
+    this.events.push({ type: 'rewound', subgoal: sg.id, to: requires.otherwise, check: requires.check, step: this.totalSteps });
+    for (const s of this.graph.subgoals.slice(to)) {
+      const k = this.succeeded.lastIndexOf(s.id);
+      if (k >= 0) this.succeeded.splice(k, 1);
+    }
+    this.index = to;
+    this.attempt = 1;
+    this.stepsOnSubgoal = 0;
+    this.startedAt_ms = undefined;
+    this.resolved = undefined;
+    this.coldStart = true;
+    this.low.reset?.();
+  }
+
   private advance(): void {
     this.index++;
     this.attempt = 1;
@@ -328,7 +382,7 @@ export class TaskGraphPlanner implements Planner {
       case 'joints':
         return this.resolvers.joints!(t.positions_rad, t.indices ?? t.positions_rad.map((_, i) => i), state);
       case 'object':
-        return this.resolvers.object!({ object: t.object, offset_m: [...t.offset_m], ...(t.gripper_m !== undefined ? { gripper_m: t.gripper_m } : {}) }, state);
+        return this.resolvers.object!({ object: t.object, offset_m: [...t.offset_m], ...(t.gripper_m !== undefined ? { gripper_m: t.gripper_m } : {}) }, state, sg.id);
     }
   }
 

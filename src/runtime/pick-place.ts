@@ -9,6 +9,9 @@
  * release) is resolved from memory when each sub-goal becomes active: the TCP
  * target goes through IK to a joint goal for the arm's world model, and each
  * sub-goal's check reads the measured joints through forward kinematics.
+ * Lifting and carrying require the fingers to stay on the cube: when they
+ * close on nothing (the cube slipped out), the graph rewinds to hovering above
+ * the cube, wherever perception now sees it, and grasps again.
  *
  * This module owns that wiring (object specs, sub-goals, resolvers, checks,
  * the perception stage); embedded.ts plugs it into the loop.
@@ -63,6 +66,8 @@ const subgoal = (id: string, object: string, offset_m: [number, number, number],
   timeout: { steps },
   retries: 1,
 });
+/** While carrying: the fingers must stay on the cube, else go back above it and grasp again. */
+const KEEP_GRIP = { requires: { check: 'gripping', otherwise: 'above-cube' } };
 
 /** The stages of pick-place as object-relative sub-goals. */
 export const PICK_PLACE_GRAPH: TaskGraphInput = {
@@ -71,10 +76,11 @@ export const PICK_PLACE_GRAPH: TaskGraphInput = {
     subgoal('above-cube', 'cube', [0, 0, HOVER_ABOVE_m], GRIPPER_OPEN_m, 'hovering', 80),
     subgoal('descend', 'cube', [0, 0, GRASP_ABOVE_m], GRIPPER_OPEN_m, 'at-grasp', 40),
     subgoal('close', 'cube', [0, 0, GRASP_ABOVE_m], CLOSE_m, 'holding', 20),
-    subgoal('lift', 'cube', [0, 0, CARRY_ABOVE_m - CUBE_HALF_m], CLOSE_m, 'lifted', 60),
-    subgoal('over-bin', 'bin', [0, 0, CARRY_ABOVE_m], CLOSE_m, 'over-bin', 80),
+    { ...subgoal('lift', 'cube', [0, 0, CARRY_ABOVE_m - CUBE_HALF_m], CLOSE_m, 'lifted', 60), ...KEEP_GRIP },
+    { ...subgoal('over-bin', 'bin', [0, 0, CARRY_ABOVE_m], CLOSE_m, 'over-bin', 80), ...KEEP_GRIP },
     subgoal('release', 'bin', [0, 0, CARRY_ABOVE_m], GRIPPER_OPEN_m, 'released', 20),
   ],
+  maxRewinds: 2,
 };
 
 const yawToQuat = (yaw: number): [number, number, number, number] => [0, 0, Math.sin(yaw / 2), Math.cos(yaw / 2)];
@@ -131,15 +137,15 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
   const holding = (gripper: number) => gripper >= CUBE_HALF_m - HOLD_BAND_m.below && gripper <= CUBE_HALF_m + HOLD_BAND_m.above;
 
   const resolvers: TargetResolvers = {
-    object: async (t, state): Promise<PlanGoal> => {
+    object: async (t, state, subgoalId): Promise<PlanGoal> => {
       const record = o.memory.recall(key(t.object), now_s);
       if (!record) throw new PickPlaceError(`pick-place: the ${t.object} has not been seen by the '${o.camera.name}' camera, so no sub-goal can be placed relative to it`);
       if (record.confidence < MIN_CONFIDENCE) {
         throw new PickPlaceError(`pick-place: the ${t.object} was last seen ${(now_s - record.lastSeen_s).toFixed(1)} s ago; its remembered pose is too uncertain to plan towards (confidence ${record.confidence.toFixed(2)})`);
       }
       if (!record.inView) stats.resolvedOutOfView++;
-      // The hand keeps the yaw it took above the cube (fingers across two faces) for the rest of the task.
-      if (t.object === 'cube' && yaw === undefined) yaw = graspYaw(quatToYaw(record.pose.orientation_xyzw));
+      // The hand takes its yaw above the cube (fingers across two faces) and keeps it until it hovers above the cube again.
+      if (t.object === 'cube' && (yaw === undefined || subgoalId === 'above-cube')) yaw = graspYaw(quatToYaw(record.pose.orientation_xyzw));
       const p = record.pose.position_m.map((v, i) => v + t.offset_m[i]!);
       const q = state.proprio!;
       const ik = pandaIk(downwardPose(p, yaw ?? graspYaw(0)), q.subarray(0, 7), { iterations: 200 });
@@ -161,6 +167,7 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
       },
       // Two ticks in the band: the fingers have stopped on the cube rather than passing through it.
       holding: (s) => (holding(measured(s).gripper) ? ++holdTicks : (holdTicks = 0)) >= 2,
+      gripping: (s) => holding(measured(s).gripper),
       lifted: (s) => {
         const m = measured(s);
         return holding(m.gripper) && m.tcp[2]! >= active.tcp[2]! - 0.03;

@@ -206,6 +206,39 @@ describe('task graph execution', () => {
     expect(task.history().map((e) => e.type)).toEqual(['started', 'timeout', 'retry', 'timeout', 'skipped', 'started', 'succeeded', 'completed']);
   });
 
+  it("a failing 'requires' check rewinds to the named sub-goal (re-resolved, cold start), and fails the task once maxRewinds is used up", async () => {
+    const low = new GoalRecordingPlanner();
+    let held = true;
+    const task = new TaskGraphPlanner(
+      low,
+      {
+        subgoals: [
+          latentSubgoal('grasp', 1, 1),
+          { ...latentSubgoal('carry', 5, 5), requires: { check: 'held', otherwise: 'grasp' } },
+          { ...latentSubgoal('drop', 6, 6), requires: { check: 'held', otherwise: 'carry' } },
+        ],
+        maxRewinds: 1,
+      },
+      { checks: { held: () => held } },
+    );
+    await task.plan(at(1, 1), finalGoal, budget); // grasp holds → carry active
+    expect(task.progress()).toMatchObject({ id: 'carry', succeeded: ['grasp'], rewinds: 0 });
+    held = false; // the object slipped out
+    const r = await task.plan(at(3, 3), finalGoal, budget);
+    expect(r.subgoal!.id).toBe('grasp');
+    expect(Array.from(low.goals.at(-1)!.latent)).toEqual([1, 1]);
+    expect(low.options.at(-1)!.warmStart).toBeUndefined();
+    expect(task.progress()).toMatchObject({ id: 'grasp', succeeded: [], rewinds: 1 });
+    expect(task.history().at(-2)).toEqual({ type: 'rewound', subgoal: 'carry', to: 'grasp', check: 'held', step: 1 });
+    held = true;
+    await task.plan(at(1, 1), finalGoal, budget); // grasped again
+    await task.plan(at(5, 5), finalGoal, budget); // carried → drop active
+    expect(task.progress()).toMatchObject({ id: 'drop', succeeded: ['grasp', 'carry'] });
+    held = false; // slips again: the second rewind is one too many
+    await expect(task.plan(at(5, 5), finalGoal, budget)).rejects.toThrow(/sub-goal 'drop' failed after 1 attempt\(s\): required check 'held' failed 2 times \(at most 1 rewinds\); raise the graph's maxRewinds/);
+    expect(task.progress().status).toBe('failed');
+  });
+
   it('a millisecond timeout uses the injected clock', async () => {
     let now = 1000;
     const task = new TaskGraphPlanner(new GoalRecordingPlanner(), { subgoals: [latentSubgoal('slow', 1, 1, { timeout: { ms: 250 } })] }, {}, {}, () => now);
@@ -280,5 +313,14 @@ describe('malformed task graphs', () => {
     expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'object', object: 'cube' } }] })).toMatch(/subgoals\.0\.target: a 'object' target needs resolvers\.object/);
     expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), success: { kind: 'check', name: 'held' } }] })).toMatch(/subgoals\.0\.success: check 'held' is not among resolvers\.checks \(none given\)/);
     expect(problem({ subgoals: [{ ...latentSubgoal('a', 0, 0), target: { kind: 'object', object: '' } }] })).toMatch(/subgoals\.0\.target\.object/);
+  });
+
+  it("a 'requires' check must be given and must rewind to this sub-goal or an earlier one", () => {
+    const carry = (otherwise: string) => ({ ...latentSubgoal('carry', 1, 1), requires: { check: 'held', otherwise } });
+    const checks = { checks: { held: () => true } };
+    expect(problem({ subgoals: [latentSubgoal('grasp', 0, 0), carry('grasp')] })).toMatch(/subgoals\.1\.requires: check 'held' is not among resolvers\.checks/);
+    expect(problem({ subgoals: [carry('place'), latentSubgoal('place', 0, 0)] }, checks)).toMatch(/subgoals\.0\.requires\.otherwise: 'place' comes after 'carry'/);
+    expect(problem({ subgoals: [carry('nowhere')] }, checks)).toMatch(/subgoals\.0\.requires\.otherwise: 'nowhere' is not a sub-goal id/);
+    expect(problem({ subgoals: [carry('carry')], maxRewinds: -1 }, checks)).toMatch(/maxRewinds/);
   });
 });

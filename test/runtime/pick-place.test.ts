@@ -58,7 +58,7 @@ describe('pick-place perception and memory', () => {
       expect(cube.inView).toBe(false);
       expect(Math.hypot(cube.pose.position_m[0] - truth[0], cube.pose.position_m[1] - truth[1])).toBeLessThan(0.005);
       // A sub-goal 12 cm above the cube resolves to joints whose TCP is there: from memory, not from the frame.
-      const goal = await w.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.12], gripper_m: 0.04 }, state(obs1));
+      const goal = await w.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.12], gripper_m: 0.04 }, state(obs1), 'above-cube');
       const q = goal.proprio!.target;
       const tcp = pandaTcp(q.subarray(0, 7)).p;
       expect(Math.hypot(tcp[0] - cube.pose.position_m[0], tcp[1] - cube.pose.position_m[1], tcp[2] - (cube.pose.position_m[2] + 0.12))).toBeLessThan(0.01);
@@ -78,12 +78,12 @@ describe('pick-place perception and memory', () => {
     try {
       const w = wiring(memory);
       const obs = observation(0);
-      await expect(w.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.1] }, state(obs))).rejects.toThrow(/the cube has not been seen by the 'front' camera/);
+      await expect(w.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.1] }, state(obs), 'above-cube')).rejects.toThrow(/the cube has not been seen by the 'front' camera/);
       memory.recordFrame({ time_s: 0, seen: w.perceive(obs, new Float32Array(8)) });
       memory.recordFrame({ time_s: 0.1, seen: [] }); // both leave the view
       w.perceive({ ...observation(10), images: { front: { ...obs.images.front!, rgb: new Uint8Array(obs.images.front!.rgb.length) } } }, new Float32Array(8));
-      await expect(w.resolvers.object!({ object: 'bin', offset_m: [0, 0, 0.2] }, state(obs))).rejects.toThrow(PickPlaceError);
-      await expect(w.resolvers.object!({ object: 'bin', offset_m: [0, 0, 0.2] }, state(obs))).rejects.toThrow(/too uncertain to plan towards/);
+      await expect(w.resolvers.object!({ object: 'bin', offset_m: [0, 0, 0.2] }, state(obs), 'over-bin')).rejects.toThrow(PickPlaceError);
+      await expect(w.resolvers.object!({ object: 'bin', offset_m: [0, 0, 0.2] }, state(obs), 'over-bin')).rejects.toThrow(/too uncertain to plan towards/);
       expect(() => w.perceive({ ...obs, images: { front: { ...obs.images.front!, depth: undefined } } }, new Float32Array(8))).toThrow(/no depth image/);
     } finally {
       memory.close();
@@ -112,6 +112,34 @@ describe('pick-place episode on the embedded simulator', () => {
       run.close();
     }
   }, 120_000);
+
+  it('a cube knocked out of the hand while it is carried: the graph rewinds, grasps it again where it now lies, and puts it in the bin', async () => {
+    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place'));
+    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_003, mode: 'train', model: fitted, hierarchy: 'auto', samples: 256, horizon: 8 });
+    try {
+      const sim = run.arm.env!.sim;
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 8, maxTime_ms: 1000 }, timing: 'lockstep', maxSteps: 500 });
+      let dropped: number[] | undefined;
+      const r = await loop.runEpisode(async (t) => {
+        if (dropped || t.subgoal !== 'over-bin' || cubeState(sim).position[2] < 0.15) return;
+        // Teleport the carried cube to a free spot on the table, in the camera's view.
+        const a = sim.jointQposAddress('cube'), v = sim.jointDofAddress('cube');
+        dropped = [0.45, -0.05, 0.02];
+        sim.qpos.set([...dropped, Math.cos(0.2), 0, 0, Math.sin(0.2)], a);
+        sim.qvel.fill(0, v, v + 6);
+        sim.forward();
+      });
+      expect(dropped).toBeDefined();
+      const history = (run.planner as unknown as TaskGraphPlanner).history();
+      const rewound = history.find((e) => e.type === 'rewound');
+      expect(rewound).toMatchObject({ type: 'rewound', subgoal: 'over-bin', to: 'above-cube', check: 'gripping' });
+      const after = history.slice(history.indexOf(rewound!)).flatMap((e) => (e.type === 'succeeded' ? [e.subgoal] : []));
+      expect(after).toEqual(['above-cube', 'descend', 'close', 'lift', 'over-bin', 'release']);
+      expect(r.success).toBe(true);
+    } finally {
+      run.close();
+    }
+  }, 180_000);
 
   it('ends the episode with the reason, arm held, when the cube is nowhere to be seen', async () => {
     const fitted = await modelFromCheckpoint(await fitStateModel('pick-place', { transitions: 600 }));
