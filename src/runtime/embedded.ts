@@ -96,8 +96,16 @@ const PUSHER_DELTA_m = 0.03;
  * Joint-target deltas: model action = the guarded joints' step (then, with `gripper`, the gripper's
  * step), actuator target = measured position + step; the shield checks the guarded joints' targets.
  */
+/**
+ * How long (s of the arm's clock) a hold keeps the gripper's last command: a hand that was squeezing an
+ * object goes on squeezing through a halt or a missed deadline instead of opening to its measured width
+ * (which would drop what it carries); an older command (another episode, a long pause) is not reused.
+ */
+const GRIPPER_HOLD_s = 1;
+
 function jointTargetAdapter(J: number, gripper: boolean): ActionAdapter {
   const A = J + (gripper ? 1 : 0);
+  let lastGripper: { command: number; time: number } | undefined;
   return {
     toCommand(action, obs, period_s, stamp_s) {
       const positions = Array.from({ length: J }, (_, j) => obs.jointPositions[j]! + action[j]!);
@@ -111,11 +119,14 @@ function jointTargetAdapter(J: number, gripper: boolean): ActionAdapter {
       const f = Math.min(1, 1 / decision.timeScale);
       const out = new Float64Array(A);
       for (let j = 0; j < J; j++) out[j] = obs.jointPositions[j]! + f * (last.positions[j]! - obs.jointPositions[j]!);
-      if (gripper) out[J] = obs.jointPositions[J]! + action[J]!;
+      if (gripper) lastGripper = { command: (out[J] = obs.jointPositions[J]! + action[J]!), time: obs.time };
       return out;
     },
     hold(obs) {
-      return Float64Array.from(obs.jointPositions.subarray(0, A));
+      const out = Float64Array.from(obs.jointPositions.subarray(0, A));
+      const age = lastGripper ? obs.time - lastGripper.time : Infinity;
+      if (gripper && lastGripper && age >= 0 && age <= GRIPPER_HOLD_s) out[J] = lastGripper.command;
+      return out;
     },
     guardedState(obs) {
       return { positions: obs.jointPositions.subarray(0, J), velocities: obs.jointVelocities.subarray(0, J) };
@@ -501,7 +512,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
     if (o.hierarchy === 'auto') {
       hierarchical = true;
-      planner = holdArmWhileGripping(new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 }));
+      planner = holdArmWhileGripping(new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 }), { squeeze_m: GRIPPER_DELTA_m });
     }
   }
   if (o.task === 'two-rooms' && o.hierarchy === 'auto') {

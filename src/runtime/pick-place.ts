@@ -194,9 +194,13 @@ const CARRY_SMOOTHING = 0.6;
  * steps smoothed while carrying (each executed arm step = CARRY_SMOOTHING × the previous one +
  * the rest × the planned one). Sampling noise in the first action moves the TCP by millimetres
  * per tick: enough to close the fingers on the cube's edge, or to shake a held cube loose.
+ * While carrying, the gripper's action is the full closing step (`squeeze_m`, the gripper command
+ * being the measured opening plus the action): the hand squeezes every tick rather than taking a
+ * sampled gripper action, which on a cold-started sub-goal can open the fingers around the cube.
  */
-export function holdArmWhileGripping<P extends Planner>(planner: P, armJoints = 7): P {
+export function holdArmWhileGripping<P extends Planner>(planner: P, o: { armJoints?: number; squeeze_m: number }): P {
   const inner = planner;
+  const armJoints = o.armJoints ?? 7;
   let previous: Float32Array | undefined;
   return Object.assign(Object.create(inner) as P, {
     plan: async (...args: Parameters<Planner['plan']>) => {
@@ -208,6 +212,7 @@ export function holdArmWhileGripping<P extends Planner>(planner: P, armJoints = 
       } else if (id !== undefined && CARRYING_SUBGOALS.includes(id) && previous) {
         for (let j = 0; j < armJoints; j++) actions[j] = CARRY_SMOOTHING * previous[j]! + (1 - CARRY_SMOOTHING) * actions[j]!;
       }
+      if (id !== undefined && CARRYING_SUBGOALS.includes(id)) actions[armJoints] = -o.squeeze_m;
       previous = actions.slice(0, armJoints);
       return { ...r, actions };
     },

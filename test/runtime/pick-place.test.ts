@@ -10,6 +10,7 @@ import { ControlLoop } from '../../src/runtime/loop';
 import { PickPlaceError, holdArmWhileGripping, pickPlaceWiring } from '../../src/runtime/pick-place';
 import type { Planner, PlanResult, TaskGraphPlanner } from '../../src/planning/index';
 import type { Observation } from '../../src/robot/arm';
+import type { ShieldDecision } from '../../src/safety/shield';
 import { cameraModelOf } from '../../src/sim/camera';
 import { SimEnv } from '../../src/sim/env';
 import { pandaTcp } from '../../src/sim/scenes/panda-kinematics';
@@ -158,6 +159,26 @@ describe('pick-place episode on the embedded simulator', () => {
     }
   }, 60_000);
 
+  it('a hold keeps the hand squeezing what it holds (its last gripper command, while recent) instead of opening it to the measured width', async () => {
+    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place', { transitions: 600 }));
+    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_002, mode: 'train', model: fitted, hierarchy: 'auto', samples: 16, horizon: 2 });
+    try {
+      const adapter = run.stages.adapter;
+      const q = [0.1, -0.3, 0, -2.2, 0, 1.9, 0.8];
+      const holding = (time: number): Observation => ({ images: {}, jointPositions: Float64Array.from([...q, 0.0195]), jointVelocities: new Float64Array(8), time });
+      expect(Array.from(adapter.hold(holding(3)))).toEqual([...q, 0.0195]); // nothing commanded yet: the measured state
+      const action = Float32Array.from([0, 0, 0, 0, 0, 0, 0, -0.01]);
+      const pass = { verdict: 'pass', timeScale: 1, trajectory: { joint_names: [], points: [{ positions: q, time_from_start_s: 0.05 }] } } as unknown as ShieldDecision;
+      expect(adapter.toArmAction(pass, action, holding(3), 0.05)[7]).toBeCloseTo(0.0095, 9);
+      expect(adapter.hold(holding(3.05))[7]).toBeCloseTo(0.0095, 9); // a halt or overrun right after: still squeezing
+      expect(Array.from(adapter.hold(holding(3.05)).subarray(0, 7))).toEqual(q); // the arm holds where it is
+      expect(adapter.hold(holding(5))[7]).toBe(0.0195); // a command seconds old is not replayed
+      expect(adapter.hold(holding(0))[7]).toBe(0.0195); // nor one from a later time (another episode's clock)
+    } finally {
+      run.close();
+    }
+  }, 60_000);
+
   it('refuses a pixel model for pick-place, before the simulator starts', async () => {
     const cnn = { ...model, config: { ...model.config, encoder: { kind: 'cnn', inChannels: 3, imageSize: 64 } } } as unknown as typeof model;
     await expect(createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: cnn, hierarchy: 'auto' })).rejects.toThrow(/state-space model of the arm/);
@@ -165,25 +186,28 @@ describe('pick-place episode on the embedded simulator', () => {
 });
 
 describe('holdArmWhileGripping', () => {
-  it('zeroes the arm while the fingers close, low-passes it while carrying, and leaves other sub-goals alone', async () => {
+  it('zeroes the arm while the fingers close, low-passes it and squeezes the gripper while carrying, and leaves other sub-goals alone', async () => {
     let id = 'descend';
-    const planned = Float32Array.from([0.04, -0.04, 0.02, 0, 0, 0, 0.01, -0.01, 9, 9, 9, 9, 9, 9, 9, 9]);
+    // The planned gripper step opens the hand (+1 cm): what a cold-started sampler can propose.
+    const planned = Float32Array.from([0.04, -0.04, 0.02, 0, 0, 0, 0.01, 0.01, 9, 9, 9, 9, 9, 9, 9, 9]);
     const inner: Planner = {
       horizon: 2,
       actionDim: 8,
       plan: async () => ({ actions: planned.slice(), subgoal: { kind: 'taskGraph', id, index: 0, attempt: 1, complete: false, goal: { latent: new Float32Array(8) } } }) as unknown as PlanResult,
     };
-    const p = holdArmWhileGripping(inner);
+    const p = holdArmWhileGripping(inner, { squeeze_m: 0.01 });
     const plan = async () => Array.from((await p.plan({ z0: new Float32Array(8) }, { latent: new Float32Array(8) }, {})).actions.slice(0, 8));
     expect(await plan()).toEqual(Array.from(planned.slice(0, 8)));
     id = 'close';
     const closing = await plan();
     expect(closing.slice(0, 7)).toEqual([0, 0, 0, 0, 0, 0, 0]);
-    expect(closing[7]).toBeCloseTo(-0.01, 6);
-    id = 'lift'; // from a held arm, the first carrying step is 40 % of the planned one
+    expect(closing[7]).toBeCloseTo(0.01, 6);
+    id = 'lift'; // from a held arm, the first carrying step is 40 % of the planned one; the hand squeezes
     const lift = await plan();
     expect(lift[0]).toBeCloseTo(0.4 * 0.04, 6);
     expect(lift[7]).toBeCloseTo(-0.01, 6);
     expect((await plan())[0]).toBeCloseTo(0.6 * 0.4 * 0.04 + 0.4 * 0.04, 6);
+    id = 'release';
+    expect((await plan())[7]).toBeCloseTo(0.01, 6);
   });
 });
