@@ -93,16 +93,16 @@ const GRIPPER_DELTA_m = 0.01;
 const PUSHER_DELTA_m = 0.03;
 
 /**
- * Joint-target deltas: model action = the guarded joints' step (then, with `gripper`, the gripper's
- * step), actuator target = measured position + step; the shield checks the guarded joints' targets.
- */
-/**
  * How long (s of the arm's clock) a hold keeps the gripper's last command: a hand that was squeezing an
  * object goes on squeezing through a halt or a missed deadline instead of opening to its measured width
  * (which would drop what it carries); an older command (another episode, a long pause) is not reused.
  */
 const GRIPPER_HOLD_s = 1;
 
+/**
+ * Joint-target deltas: model action = the guarded joints' step (then, with `gripper`, the gripper's
+ * step), actuator target = measured position + step; the shield checks the guarded joints' targets.
+ */
 function jointTargetAdapter(J: number, gripper: boolean): ActionAdapter {
   const A = J + (gripper ? 1 : 0);
   let lastGripper: { command: number; time: number } | undefined;
