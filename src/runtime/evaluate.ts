@@ -9,6 +9,7 @@ import type { WorldMemory } from '../memory/world-memory';
 import { TRAIN_SEEDS } from '../sim/tasks/seeds';
 import type { TaskName } from '../sim/tasks/types';
 import { createEmbeddedRun, evalSeeds } from './embedded';
+import type { TaskProgress } from '../planning/index';
 import { ControlLoop, type EpisodeResult, type TickRecord } from './loop';
 
 export interface EvalOptions {
@@ -35,6 +36,8 @@ export interface EpisodeSummary {
   failure?: string;
   shieldInterventions: number;
   hierarchical: boolean;
+  /** A task-graph episode: the sub-goals it got through (in order, after any rewind) and how often it went back. */
+  taskGraph?: { succeeded: string[]; rewinds: number };
 }
 
 export interface TaskSummary {
@@ -118,7 +121,16 @@ export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress
       interventions += r.shieldInterventions;
       surpriseEvents += r.surpriseEvents;
       for (const [k, v] of Object.entries(r.reasons)) reasons[k] = (reasons[k] ?? 0) + v;
-      perEpisode.push({ seed, success: r.success, steps: r.steps, ...(r.failure ? { failure: r.failure } : {}), shieldInterventions: r.shieldInterventions, hierarchical: run.hierarchical });
+      const progress = (run.planner as { progress?: () => TaskProgress }).progress?.();
+      perEpisode.push({
+        seed,
+        success: r.success,
+        steps: r.steps,
+        ...(r.failure ? { failure: r.failure } : {}),
+        shieldInterventions: r.shieldInterventions,
+        hierarchical: run.hierarchical,
+        ...(progress ? { taskGraph: { succeeded: progress.succeeded, rewinds: progress.rewinds } } : {}),
+      });
       onProgress?.({ task: o.task, episode: i + 1, episodes: seeds.length, step: 0, successes });
     } finally {
       run.close();

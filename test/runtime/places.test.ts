@@ -74,12 +74,16 @@ describe('remembered places', () => {
     memory.close();
   }, 120_000);
 
-  it('running the same seeds again on one memory file logs new episodes instead of failing', async () => {
+  it('running the same seeds again on one memory file logs new episodes instead of failing; each summary says how far the task graph got', async () => {
     const memory = WorldMemory.open({ file: join(dir, 'rerun.sqlite') });
     const opts = { task: 'two-rooms' as const, model, episodes: 1, mode: 'train' as const, firstSeed: 7, hierarchy: 'auto' as const, maxIterations: 4, planTime_ms: 1000, samples: 64, horizon: 6, memory };
-    await evaluateTask(opts);
+    const first = await evaluateTask(opts);
     await evaluateTask(opts);
     expect(memory.episodes().map((e) => e.episodeId)).toEqual(['two-rooms-7', 'two-rooms-7#2']);
+    // The summary says how far the task graph got.
+    expect(first.perEpisode[0]).toMatchObject({ success: true, hierarchical: true, taskGraph: { succeeded: ['door-near', 'door-far'], rewinds: 0 } });
+    const flat = await evaluateTask({ ...opts, hierarchy: 'flat', memory: undefined });
+    expect(flat.perEpisode[0]!.taskGraph).toBeUndefined();
     memory.close();
   }, 60_000);
 
