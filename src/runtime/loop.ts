@@ -147,8 +147,11 @@ export class ControlLoop {
           kind: 'surprise',
           payload: { level: ev.level, error: Number.isFinite(ev.error) ? ev.error : null, zScore: ev.zScore, tick: ev.tick, reason: ev.reason },
         });
-        s.planner.reset?.();
-        s.planner.notifySurprise?.(ev.level === 'replan' ? 1 : ev.level === 'slow' ? 2 : 3);
+        // A hierarchical planner re-places its active sub-goal and plans it afresh (its reset() would
+        // restart the whole task: a cube already in the hand would be let go above itself); a flat
+        // planner drops its warm start.
+        if (s.planner.notifySurprise) s.planner.notifySurprise(ev.level === 'replan' ? 1 : ev.level === 'slow' ? 2 : 3);
+        else s.planner.reset?.();
       }
       this.#slow = surprise?.activeLevel === 'slow';
     }

@@ -58,6 +58,8 @@ const MIN_CONFIDENCE = 0.2;
 const FULL_CONFIDENCE_PIXELS = 20;
 /** Measured fingers this close to the cube's half width (m) hold it. */
 const HOLD_BAND_m = { below: 0.006, above: 0.002 };
+/** Fingers that moved less than this (m) since the last tick have stopped. */
+const FINGERS_STILL_m = 0.001;
 
 const subgoal = (id: string, object: string, offset_m: [number, number, number], gripper_m: number, check: string, steps: number) => ({
   id,
@@ -66,7 +68,7 @@ const subgoal = (id: string, object: string, offset_m: [number, number, number],
   timeout: { steps },
   retries: 1,
 });
-/** While carrying: the fingers must stay on the cube, else go back above it and grasp again. */
+/** While closing and carrying: the fingers must not close past the cube, else go back above it and grasp again. */
 const KEEP_GRIP = { requires: { check: 'gripping', otherwise: 'above-cube' } };
 
 /** The stages of pick-place as object-relative sub-goals. */
@@ -75,7 +77,7 @@ export const PICK_PLACE_GRAPH: TaskGraphInput = {
   subgoals: [
     subgoal('above-cube', 'cube', [0, 0, HOVER_ABOVE_m], GRIPPER_OPEN_m, 'hovering', 80),
     subgoal('descend', 'cube', [0, 0, GRASP_ABOVE_m], GRIPPER_OPEN_m, 'at-grasp', 40),
-    subgoal('close', 'cube', [0, 0, GRASP_ABOVE_m], CLOSE_m, 'holding', 20),
+    { ...subgoal('close', 'cube', [0, 0, GRASP_ABOVE_m], CLOSE_m, 'holding', 20), ...KEEP_GRIP },
     { ...subgoal('lift', 'cube', [0, 0, CARRY_ABOVE_m - CUBE_HALF_m], CLOSE_m, 'lifted', 60), ...KEEP_GRIP },
     { ...subgoal('over-bin', 'bin', [0, 0, CARRY_ABOVE_m], CLOSE_m, 'over-bin', 80), ...KEEP_GRIP },
     subgoal('release', 'bin', [0, 0, CARRY_ABOVE_m], GRIPPER_OPEN_m, 'released', 20),
@@ -110,6 +112,7 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
   /** The active sub-goal's TCP target and gripper opening. */
   let active = { tcp: [0, 0, 0], gripper: GRIPPER_OPEN_m };
   let holdTicks = 0;
+  let lastGripper = Infinity;
   const stats = { sightings: 0, resolvedOutOfView: 0 };
 
   const perceive = (obs: Observation, latent: Float32Array): ObjectSighting[] => {
@@ -153,6 +156,7 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
       const gripper = t.gripper_m ?? q[7]!;
       active = { tcp: p, gripper };
       holdTicks = 0;
+      lastGripper = Infinity;
       const target = Float32Array.from([...ik.q, gripper]);
       return { latent: await o.model.encode(target, 1), proprio: { target, weights: Float32Array.from([1, 1, 1, 1, 1, 1, 1, GRIPPER_WEIGHT]) } };
     },
@@ -165,9 +169,15 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
         const m = measured(s);
         return near(m.tcp, 0.005, 0.008) && m.gripper > GRIPPER_OPEN_m - 0.006;
       },
-      // Two ticks in the band: the fingers have stopped on the cube rather than passing through it.
-      holding: (s) => (holding(measured(s).gripper) ? ++holdTicks : (holdTicks = 0)) >= 2,
-      gripping: (s) => holding(measured(s).gripper),
+      // Two ticks in the band, the fingers still: they have stopped on the cube rather than passing through the band.
+      holding: (s) => {
+        const g = measured(s).gripper;
+        const still = Math.abs(g - lastGripper) <= FINGERS_STILL_m;
+        lastGripper = g;
+        return (holding(g) && still ? ++holdTicks : (holdTicks = 0)) >= 2;
+      },
+      // The fingers have not closed past where the cube's faces should stop them.
+      gripping: (s) => measured(s).gripper >= CUBE_HALF_m - HOLD_BAND_m.below,
       lifted: (s) => {
         const m = measured(s);
         return holding(m.gripper) && m.tcp[2]! >= active.tcp[2]! - 0.03;
@@ -202,7 +212,7 @@ export function holdArmWhileGripping<P extends Planner>(planner: P, o: { armJoin
   const inner = planner;
   const armJoints = o.armJoints ?? 7;
   let previous: Float32Array | undefined;
-  return Object.assign(Object.create(inner) as P, {
+  const own = {
     plan: async (...args: Parameters<Planner['plan']>) => {
       const r = await inner.plan(...args);
       const id = r.subgoal?.kind === 'taskGraph' && !r.subgoal.complete ? r.subgoal.id : undefined;
@@ -219,6 +229,14 @@ export function holdArmWhileGripping<P extends Planner>(planner: P, o: { armJoin
     reset: () => {
       previous = undefined;
       inner.reset?.();
+    },
+  };
+  // Everything else (progress, history, notifySurprise, ...) is the wrapped planner's own, called on it.
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'plan' || prop === 'reset') return own[prop];
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
     },
   });
 }

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WorldModel } from '../../src/addon/types';
 import type { Planner, PlanResult } from '../../src/planning/types';
+import type { TaskGraphPlanner } from '../../src/planning/task-graph';
 import { createEmbeddedRun, fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
 import { ControlLoop } from '../../src/runtime/loop';
 import { EVAL_SEEDS } from '../../src/sim/tasks/seeds';
@@ -144,5 +145,35 @@ describe('control loop on the embedded simulator', () => {
     run.close();
     expect(t.surprise?.level).not.toBeNull();
     expect(resets).toBeGreaterThan(0);
+  });
+
+  it('a surprise re-places the active sub-goal of a task graph instead of restarting the task', async () => {
+    const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start + 2, mode: 'eval', model: rooms, hierarchy: 'auto' });
+    const graph = run.stages.planner as TaskGraphPlanner;
+    let resets = 0;
+    const levels: number[] = [];
+    const counting: Planner & { reset(): void; notifySurprise(level: number): void } = {
+      horizon: graph.horizon,
+      actionDim: graph.actionDim,
+      plan: (...a) => graph.plan(...a),
+      reset: () => (resets++, graph.reset()),
+      notifySurprise: (level) => (levels.push(level), graph.notifySurprise(level)),
+    };
+    const loop = new ControlLoop({ ...run.stages, planner: counting }, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 3 }, timing: 'lockstep', maxSteps: 100 });
+    for (let i = 0; i < 30; i++) await loop.tick();
+    const before = graph.progress();
+    const env = run.arm.env!;
+    const qy = env.sim.jointQposAddress('agent_y');
+    env.sim.qpos[qy] = -env.sim.qpos[qy]!; // teleport
+    env.sim.forward();
+    const t = await loop.tick();
+    run.close();
+    expect(t.surprise?.level).not.toBeNull();
+    expect(levels.length).toBeGreaterThan(0);
+    expect(resets).toBe(0);
+    expect(graph.history().some((e) => e.type === 'surprise')).toBe(true);
+    // Still on the sub-goal it had reached (or past it), not back at the first one.
+    expect(graph.progress().index).toBeGreaterThanOrEqual(before.index);
+    expect(graph.progress().succeeded.slice(0, before.succeeded.length)).toEqual(before.succeeded);
   });
 });

@@ -73,6 +73,24 @@ describe('pick-place perception and memory', () => {
     }
   });
 
+  it('holding means the fingers stopped on the cube; gripping fails once they close past it', () => {
+    const memory = WorldMemory.open({ file: ':memory:' });
+    try {
+      const { checks } = wiring(memory).resolvers;
+      const q = [0.1, -0.3, 0, -2.2, 0, 1.9, 0.8];
+      const at = (g: number) => ({ z0: new Float32Array(8), proprio: Float32Array.from([...q, g]) });
+      const goal = { latent: new Float32Array(8) };
+      // Closing on nothing: two ticks inside the band, but the fingers move 6 mm per tick.
+      expect([0.03, 0.021, 0.015, 0.009].map((g) => checks!.holding!(at(g), goal))).toEqual([false, false, false, false]);
+      expect([0.021, 0.015, 0.009, 0.003].map((g) => checks!.gripping!(at(g), goal))).toEqual([true, true, false, false]);
+      // Closing on the cube: the fingers stop at its faces (two ticks without moving more than 1 mm).
+      expect([0.03, 0.0198, 0.0195, 0.0195].map((g) => checks!.holding!(at(g), goal))).toEqual([false, false, false, true]);
+      expect(checks!.gripping!(at(0.0195), goal)).toBe(true);
+    } finally {
+      memory.close();
+    }
+  });
+
   it('refuses sub-goals at objects never seen, or remembered too long ago, naming the object', async () => {
     env.reset(90_011);
     const memory = WorldMemory.open({ file: ':memory:', confidenceDecayRate_per_s: 1 });
@@ -209,5 +227,22 @@ describe('holdArmWhileGripping', () => {
     expect((await plan())[0]).toBeCloseTo(0.6 * 0.4 * 0.04 + 0.4 * 0.04, 6);
     id = 'release';
     expect((await plan())[7]).toBeCloseTo(0.01, 6);
+  });
+
+  it('every other method is the wrapped planner\'s own, called on it (a surprise reaches the task graph itself)', () => {
+    let self: unknown;
+    const inner = {
+      horizon: 2,
+      actionDim: 8,
+      plan: async () => ({}) as PlanResult,
+      notifySurprise(level: number) {
+        self = this;
+        return level > 0;
+      },
+    };
+    const p = holdArmWhileGripping(inner, { squeeze_m: 0.01 });
+    expect(p.notifySurprise(2)).toBe(true);
+    expect(self).toBe(inner);
+    expect(p.horizon).toBe(2);
   });
 });
