@@ -3,7 +3,7 @@ import type { WorldModel } from '../../src/addon/types';
 import type { Planner, PlanResult } from '../../src/planning/types';
 import type { TaskGraphPlanner } from '../../src/planning/task-graph';
 import { createEmbeddedRun, fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
-import { ControlLoop } from '../../src/runtime/loop';
+import { ControlLoop, type LoopStages } from '../../src/runtime/loop';
 import { EVAL_SEEDS } from '../../src/sim/tasks/seeds';
 
 let rooms: WorldModel;
@@ -130,19 +130,26 @@ describe('control loop on the embedded simulator', () => {
     }
   });
 
+  /** 30 ticks of two-rooms with `planner`, then the agent teleported to the mirror side: the tick after. */
+  async function teleportedTick(run: Awaited<ReturnType<typeof createEmbeddedRun>>, planner: LoopStages['planner'], before?: () => void) {
+    const loop = new ControlLoop({ ...run.stages, planner }, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 3 }, timing: 'lockstep', maxSteps: 100 });
+    for (let i = 0; i < 30; i++) await loop.tick();
+    before?.();
+    const env = run.arm.env!;
+    const qy = env.sim.jointQposAddress('agent_y');
+    env.sim.qpos[qy] = -env.sim.qpos[qy]!;
+    env.sim.forward();
+    const t = await loop.tick();
+    run.close();
+    return t;
+  }
+
   it('fires a surprise event and replans when the world jumps away from the prediction', async () => {
     const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start + 2, mode: 'eval', model: rooms, hierarchy: 'flat' });
     let resets = 0;
     const planner = run.stages.planner as Planner & { reset(): void };
     const counting = Object.assign(Object.create(planner), { reset: () => (resets++, planner.reset()) });
-    const loop = new ControlLoop({ ...run.stages, planner: counting }, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 3 }, timing: 'lockstep', maxSteps: 100 });
-    for (let i = 0; i < 30; i++) await loop.tick();
-    const env = run.arm.env!;
-    const qy = env.sim.jointQposAddress('agent_y');
-    env.sim.qpos[qy] = -env.sim.qpos[qy]!; // teleport
-    env.sim.forward();
-    const t = await loop.tick();
-    run.close();
+    const t = await teleportedTick(run, counting);
     expect(t.surprise?.level).not.toBeNull();
     expect(resets).toBeGreaterThan(0);
   });
@@ -159,15 +166,8 @@ describe('control loop on the embedded simulator', () => {
       reset: () => (resets++, graph.reset()),
       notifySurprise: (level) => (levels.push(level), graph.notifySurprise(level)),
     };
-    const loop = new ControlLoop({ ...run.stages, planner: counting }, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 3 }, timing: 'lockstep', maxSteps: 100 });
-    for (let i = 0; i < 30; i++) await loop.tick();
-    const before = graph.progress();
-    const env = run.arm.env!;
-    const qy = env.sim.jointQposAddress('agent_y');
-    env.sim.qpos[qy] = -env.sim.qpos[qy]!; // teleport
-    env.sim.forward();
-    const t = await loop.tick();
-    run.close();
+    let before = graph.progress();
+    const t = await teleportedTick(run, counting, () => (before = graph.progress()));
     expect(t.surprise?.level).not.toBeNull();
     expect(levels.length).toBeGreaterThan(0);
     expect(resets).toBe(0);
