@@ -95,9 +95,11 @@ export class WindowDataset {
     let inputSize: number;
     let cam = '';
     if (enc.kind === 'mlp') {
+      // A state encoder reads the first inputDim proprio values (the joint positions come first,
+      // their velocities after them: the runtime's state input is the positions).
       kind = 'proprio';
-      inputSize = m.proprioNames.length;
-      if (enc.inputDim !== inputSize) throw new DatasetModelMismatchError(dir, `proprio has ${inputSize} values (${m.proprioNames.join(', ')}), encoder.inputDim is ${enc.inputDim}`);
+      inputSize = enc.inputDim;
+      if (inputSize > P) throw new DatasetModelMismatchError(dir, `proprio has ${P} values (${m.proprioNames.join(', ')}), encoder.inputDim is ${enc.inputDim}`);
     } else {
       kind = 'image';
       cam = camera ?? config.camera ?? m.cameras[0]!;
@@ -110,7 +112,7 @@ export class WindowDataset {
     const windows: [number, number][] = [];
     const A = m.actionDim;
     for await (const ep of reader.episodes()) {
-      const obs = kind === 'proprio' ? ep.proprio.slice() : ep.frames[cam]!.slice();
+      const obs = kind === 'proprio' ? firstColumns(ep.proprio, P, inputSize) : ep.frames[cam]!.slice();
       const actions = ep.actions.slice();
       if (actionForm === 'delta') {
         for (let t = 0; t < ep.length; t++) for (let j = 0; j < A; j++) actions[t * A + j] -= ep.proprio[t * P + j]!;
@@ -205,4 +207,13 @@ export class WindowDataset {
     }
     return { frames, count: n };
   }
+}
+
+/** The first `k` of every row of `P` values. */
+function firstColumns(rows: Float32Array, P: number, k: number): Float32Array {
+  if (k === P) return rows.slice();
+  const n = rows.length / P;
+  const out = new Float32Array(n * k);
+  for (let t = 0; t < n; t++) out.set(rows.subarray(t * P, t * P + k), t * k);
+  return out;
 }

@@ -114,6 +114,19 @@ describe('several datasets as one, delta actions', () => {
     expect(Array.from(applied.batch([11]).actions.subarray(0, 2))).toEqual(actionAt(1, 0, 2));
   });
 
+  it('a state encoder narrower than the proprio vector reads its first values (the positions); a wider one is refused', async () => {
+    const narrow = parseCheckpointConfig({ ...modelJson, encoder: { kind: 'mlp', inputDim: 2, hiddenDims: [12] } });
+    const d = await WindowDataset.load(dirA, narrow, T, undefined, 'delta');
+    const b = d.batch([5]); // A's second episode from step 1
+    for (let t = 0; t <= T; t++) {
+      const p = proprioAt(0, 1, 1 + t);
+      expect(Array.from(b.frames.subarray(t * 2, t * 2 + 2)), `input t=${t}`).toEqual(p.slice(0, 2));
+      expect(Array.from(b.proprio!.subarray(t * 4, t * 4 + 4))).toEqual(p); // the proprio targets stay whole
+    }
+    const wide = parseCheckpointConfig({ ...modelJson, encoder: { kind: 'mlp', inputDim: 5, hiddenDims: [12] } });
+    await expect(WindowDataset.load(dirA, wide, T)).rejects.toThrow(/proprio has 4 values .*encoder\.inputDim is 5/);
+  });
+
   it('proprioStats is the mean and std over every observation of every dataset', async () => {
     const d = await WindowDataset.load([dirA, dirB], config, 3, undefined, 'delta');
     const all: number[][] = [];
