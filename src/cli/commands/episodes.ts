@@ -191,7 +191,8 @@ function demoTaskList(): TaskName[] {
 
 /** What the demo leaves out and why, for the given task list. */
 function notInDemo(tasks: readonly TaskName[]): string {
-  const pickPlace = 'pick-place runs on the arm\'s fitted state model with the cube and bin located by RGB-D perception of the front camera and kept in memory (no pixel pick-place model exists yet).';
+  const arm = shippedModel('pick-place') ? 'its shipped state-vector JEPA of the arm (models/pick-place)' : "the arm's fitted state model";
+  const pickPlace = `pick-place runs on ${arm} with the cube and bin located by RGB-D perception of the front camera and kept in memory (no pixel pick-place model exists yet).`;
   return tasks.includes('push-t')
     ? pickPlace
     : `push-t needs a model that sees the block (a pixel JEPA model from \`jepa train\`); it joins the demo once a model ships in models/push-t/. ${pickPlace}`;

@@ -1,0 +1,56 @@
+/**
+ * The models shipped under models/<task>/: each is the checkpoint its recipe
+ * (config/train/<task>.json) describes, within the 10 MB a shipped model may
+ * take, loads with every tensor the runtime needs, and carries the provenance
+ * `jepa train` writes (command, seed, dataset manifest hash, commit). The
+ * pick-place state model also decodes the arm's joints from its own latents
+ * closely enough to place a grasp.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/addon/index';
+import { PANDA_HOME_rad } from '../../src/sim/scenes/panda-kinematics';
+
+const shipped = readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+
+describe('shipped models', () => {
+  it('ships two-rooms and pick-place', () => {
+    expect(shipped.sort()).toEqual(['pick-place', 'two-rooms']);
+  });
+
+  for (const task of shipped) {
+    it(`${task}: is its recipe's model, under 10 MB, complete, with provenance`, () => {
+      const dir = join('models', task);
+      const recipe = JSON.parse(readFileSync(join('config/train', `${task}.json`), 'utf8')) as { model: { name: string } };
+      const report = JSON.parse(execFileSync(process.execPath, ['bin/jepa.js', 'inspect', dir, '--json'], { encoding: 'utf8' }).trim().split('\n').at(-1)!) as {
+        name: string;
+        problems: string[];
+        metadata: Record<string, string>;
+      };
+      expect(report.name).toBe(recipe.model.name);
+      expect(report.problems).toEqual([]);
+      expect(report.metadata.command).toContain(`--config config/train/${task}.json`);
+      expect(report.metadata.dataset_manifest_sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(report.metadata.git_commit).toMatch(/^[0-9a-f]{40}$/);
+      expect(report.metadata.seed).toBeDefined();
+      const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+      expect(bytes).toBeLessThan(10 * 1024 * 1024);
+    }, 30_000);
+  }
+
+  it('pick-place: the joints decoded from the latent of a joint vector are within 0.03 rad (gripper 2 mm)', async () => {
+    const model = await loadModel('models/pick-place');
+    try {
+      for (const [dq, gripper] of [[0, 0.04], [0.2, 0.02], [-0.3, 0], [0.1, 0.03]] as const) {
+        const q = Float32Array.from([...PANDA_HOME_rad.map((v, i) => v + dq * Math.sin(i + 1)), gripper]);
+        const back = await model.decodeProprio(await model.encode(q, 1), 1);
+        for (let j = 0; j < 7; j++) expect(Math.abs(back[j]! - q[j]!), `joint ${j + 1}`).toBeLessThan(0.03);
+        expect(Math.abs(back[7]! - gripper)).toBeLessThan(0.002);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+});
