@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorldMemory } from '../../src/memory/world-memory';
 import { createReferenceModel } from '../../src/addon/reference';
-import { createEmbeddedRun, fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
+import { createEmbeddedRun, fitStateModel, modelFromCheckpoint, type EmbeddedRun } from '../../src/runtime/embedded';
 import { ControlLoop } from '../../src/runtime/loop';
 import { PickPlaceError, holdArmWhileGripping, pickPlaceWiring } from '../../src/runtime/pick-place';
 import type { Planner, PlanResult, TaskGraphPlanner } from '../../src/planning/index';
@@ -35,6 +35,23 @@ function wiring(memory: WorldMemory) {
 }
 
 const state = (obs: Observation) => ({ z0: Float32Array.from(obs.jointPositions), proprio: Float32Array.from(obs.jointPositions) });
+
+/** The arm's fitted state model, fitted once per size for the whole file (a run does not dispose its model). */
+const fittedModels = new Map<number, Promise<Awaited<ReturnType<typeof modelFromCheckpoint>>>>();
+const fitted = (transitions = 3000) => {
+  if (!fittedModels.has(transitions)) fittedModels.set(transitions, fitStateModel('pick-place', { transitions }).then((ck) => modelFromCheckpoint(ck)));
+  return fittedModels.get(transitions)!;
+};
+
+/** A hierarchical pick-place run on training seed `seed` with the fitted model, closed after `body`. */
+async function withRun(seed: number, o: { samples: number; horizon: number; transitions?: number }, body: (run: EmbeddedRun) => Promise<void>): Promise<void> {
+  const run = await createEmbeddedRun({ task: 'pick-place', seed, mode: 'train', model: await fitted(o.transitions), hierarchy: 'auto', samples: o.samples, horizon: o.horizon });
+  try {
+    await body(run);
+  } finally {
+    run.close();
+  }
+}
 
 describe('pick-place perception and memory', () => {
   it('sees cube and bin, remembers the cube once it leaves the view, and places sub-goals at its remembered pose', async () => {
@@ -112,9 +129,7 @@ describe('pick-place perception and memory', () => {
 
 describe('pick-place episode on the embedded simulator', () => {
   it('perceives every tick and walks the task graph from memory: hover above the cube, descend, close on it', async () => {
-    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place'));
-    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: fitted, hierarchy: 'auto', samples: 256, horizon: 8 });
-    try {
+    await withRun(90_000, { samples: 256, horizon: 8 }, async (run) => {
       expect(run.hierarchical).toBe(true);
       const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 8, maxTime_ms: 1000 }, timing: 'lockstep', maxSteps: 140 });
       const sim = run.arm.env!.sim;
@@ -127,15 +142,11 @@ describe('pick-place episode on the embedded simulator', () => {
       const cube = run.stages.memory!.objects(sim.time).find((o) => o.label === 'cube')!;
       const truth = cubeState(sim).position;
       expect(Math.hypot(cube.pose.position_m[0] - truth[0], cube.pose.position_m[1] - truth[1], cube.pose.position_m[2] - truth[2])).toBeLessThan(0.02);
-    } finally {
-      run.close();
-    }
+    });
   }, 120_000);
 
   it('a cube knocked out of the hand while it is carried: the graph rewinds, grasps it again where it now lies, and puts it in the bin', async () => {
-    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place'));
-    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_003, mode: 'train', model: fitted, hierarchy: 'auto', samples: 256, horizon: 8 });
-    try {
+    await withRun(90_003, { samples: 256, horizon: 8 }, async (run) => {
       const sim = run.arm.env!.sim;
       const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 8, maxTime_ms: 1000 }, timing: 'lockstep', maxSteps: 500 });
       let dropped: number[] | undefined;
@@ -147,23 +158,19 @@ describe('pick-place episode on the embedded simulator', () => {
         sim.qpos.set([...dropped, Math.cos(0.2), 0, 0, Math.sin(0.2)], a);
         sim.qvel.fill(0, v, v + 6);
         sim.forward();
-      });
-      expect(dropped).toBeDefined();
-      const history = (run.planner as unknown as TaskGraphPlanner).history();
-      const rewound = history.find((e) => e.type === 'rewound');
-      expect(rewound).toMatchObject({ type: 'rewound', subgoal: 'over-bin', to: 'above-cube', check: 'gripping' });
-      const after = history.slice(history.indexOf(rewound!)).flatMap((e) => (e.type === 'succeeded' ? [e.subgoal] : []));
-      expect(after).toEqual(['above-cube', 'descend', 'close', 'lift', 'over-bin', 'release']);
-      expect(r.success).toBe(true);
-    } finally {
-      run.close();
-    }
+    });
+    expect(dropped).toBeDefined();
+    const history = (run.planner as unknown as TaskGraphPlanner).history();
+    const rewound = history.find((e) => e.type === 'rewound');
+    expect(rewound).toMatchObject({ type: 'rewound', subgoal: 'over-bin', to: 'above-cube', check: 'gripping' });
+    const after = history.slice(history.indexOf(rewound!)).flatMap((e) => (e.type === 'succeeded' ? [e.subgoal] : []));
+    expect(after).toEqual(['above-cube', 'descend', 'close', 'lift', 'over-bin', 'release']);
+    expect(r.success).toBe(true);
+    });
   }, 180_000);
 
   it('ends the episode with the reason, arm held, when the cube is nowhere to be seen', async () => {
-    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place', { transitions: 600 }));
-    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_001, mode: 'train', model: fitted, hierarchy: 'auto', samples: 64, horizon: 4 });
-    try {
+    await withRun(90_001, { samples: 64, horizon: 4, transitions: 600 }, async (run) => {
       const sim = run.arm.env!.sim;
       sim.qpos[sim.jointQposAddress('cube')] = 5; // off the table, out of the camera's view
       sim.forward();
@@ -172,15 +179,11 @@ describe('pick-place episode on the embedded simulator', () => {
       expect(r.success).toBe(false);
       expect(r.failure).toMatch(/the cube has not been seen by the 'front' camera/);
       expect(r.steps).toBe(0);
-    } finally {
-      run.close();
-    }
+    });
   }, 60_000);
 
   it('a hold keeps the hand squeezing what it holds (its last gripper command, while recent) instead of opening it to the measured width', async () => {
-    const fitted = await modelFromCheckpoint(await fitStateModel('pick-place', { transitions: 600 }));
-    const run = await createEmbeddedRun({ task: 'pick-place', seed: 90_002, mode: 'train', model: fitted, hierarchy: 'auto', samples: 16, horizon: 2 });
-    try {
+    await withRun(90_002, { samples: 16, horizon: 2, transitions: 600 }, async (run) => {
       const adapter = run.stages.adapter;
       const q = [0.1, -0.3, 0, -2.2, 0, 1.9, 0.8];
       const holding = (time: number): Observation => ({ images: {}, jointPositions: Float64Array.from([...q, 0.0195]), jointVelocities: new Float64Array(8), time });
@@ -192,9 +195,7 @@ describe('pick-place episode on the embedded simulator', () => {
       expect(Array.from(adapter.hold(holding(3.05)).subarray(0, 7))).toEqual(q); // the arm holds where it is
       expect(adapter.hold(holding(5))[7]).toBe(0.0195); // a command seconds old is not replayed
       expect(adapter.hold(holding(0))[7]).toBe(0.0195); // nor one from a later time (another episode's clock)
-    } finally {
-      run.close();
-    }
+    });
   }, 60_000);
 
   it('refuses a pixel model for pick-place, before the simulator starts', async () => {
