@@ -2,9 +2,9 @@
 # Reproduces the shipped model(s) under models/<task>/: collects each task's
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
-#   bash scripts/train-models.sh [two-rooms|pick-place|reach|reach-pixels|push-t ...]   (default:
-# two-rooms, pick-place and reach, the ones shipped; reach-pixels and push-t rerun the recorded
-# attempts of models/README.md)
+#   bash scripts/train-models.sh [two-rooms|pick-place|reach|push-t|reach-pixels|push-t-pixels ...]
+# (default: two-rooms, pick-place, reach and push-t, the ones shipped; reach-pixels and
+# push-t-pixels rerun the recorded attempts of models/README.md)
 # The output replaces models/<task>/ only when training finished; the
 # optimizer state and train-state.json stay in runs/<task>/ for resuming.
 set -euo pipefail
@@ -34,13 +34,19 @@ collect_pick_place() {
   echo data/pick-place-random,data/pick-place-scripted
 }
 collect_push_t() {
+  # A state-vector JEPA of the pusher (its two joint positions in): the frames are not used, so they are kept small.
+  jepa collect --task push-t --episodes 150 --policy random --seed 0 --image-size 16 --out data/push-t-state-random
+  jepa collect --task push-t --episodes 200 --policy scripted --seed 2000 --image-size 16 --out data/push-t-state-scripted
+  echo data/push-t-state-random,data/push-t-state-scripted
+}
+collect_push_t_pixels() {
   jepa collect --task push-t --episodes 80 --policy random --seed 0 --out data/push-t-random
   jepa collect --task push-t --episodes 100 --policy scripted --seed 2000 --out data/push-t-scripted
   echo data/push-t-random,data/push-t-scripted
 }
 
 tasks=("$@")
-[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms pick-place reach)
+[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms pick-place reach push-t)
 for task in "${tasks[@]}"; do
   case "$task" in
     two-rooms) data=$(collect_two_rooms | tail -n 1) ;;
@@ -48,10 +54,11 @@ for task in "${tasks[@]}"; do
     reach) data=$(collect_reach | tail -n 1) ;;
     reach-pixels) data=$(collect_reach_pixels | tail -n 1) ;;
     push-t) data=$(collect_push_t | tail -n 1) ;;
-    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, pick-place, reach, reach-pixels, push-t)" >&2; exit 2 ;;
+    push-t-pixels) data=$(collect_push_t_pixels | tail -n 1) ;;
+    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, pick-place, reach, push-t, reach-pixels, push-t-pixels)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
-  if [ "$task" = reach-pixels ] || [ "$task" = push-t ]; then
+  if [ "$task" = reach-pixels ] || [ "$task" = push-t-pixels ]; then
     echo "runs/$task holds the $task attempt; not installed in models/ (it misses its target: models/README.md)"
     continue
   fi

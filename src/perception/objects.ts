@@ -7,7 +7,10 @@
  * and turning the points into an object pose: a solid box rotated about z
  * (yaw from its side faces' normals, else a minimum-area rectangle search;
  * centre from the known-size square fitted to its footprint; height from its
- * top face) or an open, axis-aligned box (centre of its footprint, base height).
+ * top face), an open, axis-aligned box (centre of its footprint, base height),
+ * or a flat extruded outline of known shape seen from above (a T block: pose in
+ * the plane, yaw over the full turn, from its top face's area moments, the
+ * half-turn ambiguity settled by which pose covers more of the points).
  */
 import { z } from 'zod';
 import type { CameraImage } from '../robot/arm';
@@ -24,21 +27,31 @@ export interface ColourObjectSpec {
   id: string;
   /** Nominal colour, linear 0..1 (the geom's rgba without alpha). */
   rgb: [number, number, number];
-  /** 'box': a solid box of known half size, rotated about z only; 'open-box': an axis-aligned open box (a bin). */
-  shape: 'box' | 'open-box';
-  /** Half size in metres (box: half edge; open box: half width to the wall centre line). */
+  /**
+   * 'box': a solid box of known half size, rotated about z only; 'open-box': an axis-aligned open box (a bin);
+   * 'outline': a flat extrusion of the rectangles `parts` (its own frame, rotated about z), located from its top face.
+   */
+  shape: 'box' | 'open-box' | 'outline';
+  /** Half size in metres (box: half edge; open box: half width to the wall centre line; outline: half its height). */
   half_m: number;
+  /** Outline only: its footprint as non-overlapping rectangles (centre and half sizes in the object's frame, m). */
+  parts?: OutlinePart[];
   /** Fewer segmented pixels than this and the object counts as not seen (default 6). */
   minPixels?: number;
   /** Largest distance in chromaticity (r, g, b divided by their sum) from the nominal colour's (default 0.06). */
   chromaTolerance?: number;
 }
 
+export interface OutlinePart {
+  center: [number, number];
+  half: [number, number];
+}
+
 export interface ObjectDetection {
   id: string;
   /** World position of the object's centre (open box: centre of its base). */
   position: [number, number, number];
-  /** Boxes only: yaw about world z, wrapped to (-pi/4, pi/4] since a square looks the same every quarter turn. */
+  /** Boxes: yaw about world z, wrapped to (-pi/4, pi/4] since a square looks the same every quarter turn; outlines: yaw in (-pi, pi]. */
   yaw_rad?: number;
   /** Segmented pixels the estimate used. */
   pixels: number;
@@ -61,13 +74,18 @@ export const ColourObjectSpecSchema = z
   .object({
     id: z.string().min(1),
     rgb: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1), z.number().min(0).max(1)]),
-    shape: z.enum(['box', 'open-box']),
+    shape: z.enum(['box', 'open-box', 'outline']),
     half_m: z.number().finite().positive(),
+    parts: z
+      .array(z.object({ center: z.tuple([z.number().finite(), z.number().finite()]), half: z.tuple([z.number().finite().positive(), z.number().finite().positive()]) }).strict())
+      .min(1)
+      .optional(),
     minPixels: z.number().int().min(1).optional(),
     chromaTolerance: z.number().finite().positive().max(1).optional(),
   })
   .strict()
-  .refine((s) => s.rgb[0] + s.rgb[1] + s.rgb[2] > 0, { message: 'rgb must not be black (it has no chromaticity)', path: ['rgb'] });
+  .refine((s) => s.rgb[0] + s.rgb[1] + s.rgb[2] > 0, { message: 'rgb must not be black (it has no chromaticity)', path: ['rgb'] })
+  .refine((s) => (s.shape === 'outline') === (s.parts !== undefined), { message: "parts are given for shape 'outline', and only for it", path: ['parts'] });
 
 const SpecListSchema = z.array(ColourObjectSpecSchema).superRefine((specs, ctx) => {
   const seen = new Set<string>();
@@ -321,6 +339,95 @@ function locateOpenBox(seg: Segmented, idx: Int32Array, tableZ: number, snap: nu
   return [0.5 * (x0 + x1), 0.5 * (y0 + y1), base];
 }
 
+/** Area, area centroid and central second moments (xx, yy, xy) of an outline's rectangles. */
+function outlineMoments(parts: readonly OutlinePart[]): { area: number; cx: number; cy: number; xx: number; yy: number; xy: number } {
+  let area = 0, sx = 0, sy = 0;
+  for (const p of parts) {
+    const a = 4 * p.half[0] * p.half[1];
+    area += a;
+    sx += a * p.center[0];
+    sy += a * p.center[1];
+  }
+  const cx = sx / area, cy = sy / area;
+  let xx = 0, yy = 0, xy = 0;
+  for (const p of parts) {
+    const a = 4 * p.half[0] * p.half[1];
+    const dx = p.center[0] - cx, dy = p.center[1] - cy;
+    xx += a * ((p.half[0] * p.half[0]) / 3 + dx * dx);
+    yy += a * ((p.half[1] * p.half[1]) / 3 + dy * dy);
+    xy += a * dx * dy;
+  }
+  return { area, cx, cy, xx: xx / area, yy: yy / area, xy: xy / area };
+}
+
+/** Distance from the outline's frame point (u, v) to its footprint, 0 inside. */
+function outsideOutline(parts: readonly OutlinePart[], u: number, v: number): number {
+  let best = Infinity;
+  for (const p of parts) {
+    const dx = Math.max(Math.abs(u - p.center[0]) - p.half[0], 0);
+    const dy = Math.max(Math.abs(v - p.center[1]) - p.half[1], 0);
+    best = Math.min(best, Math.hypot(dx, dy));
+  }
+  return best;
+}
+
+/** Anisotropy (|difference of the principal second moments| over their sum) below which moments give no axis. */
+const MIN_ANISOTROPY = 0.1;
+
+/**
+ * Flat extruded outline seen from above: its top face's points (within
+ * TOP_BAND_m of the highest) are an even sample of the footprint, so their
+ * centroid is the outline's area centroid and their principal axis its
+ * principal axis. That leaves two yaws half a turn apart (or, for an outline
+ * whose moments are isotropic, every whole degree); the one under which the
+ * most points fall inside the footprint (within `pixel_m`) wins. The position
+ * is the frame origin that puts the area centroid on the points' centroid.
+ */
+function locateOutline(seg: Segmented, idx: Int32Array, half: number, parts: readonly OutlinePart[], pixel_m: number): { position: [number, number, number]; yaw_rad: number } {
+  let top = -Infinity;
+  for (const i of idx) top = Math.max(top, seg.z[i]);
+  const face = idx.filter((i) => seg.z[i] >= top - TOP_BAND_m);
+  let mx = 0, my = 0;
+  for (const i of face) {
+    mx += seg.x[i];
+    my += seg.y[i];
+  }
+  mx /= face.length;
+  my /= face.length;
+  let xx = 0, yy = 0, xy = 0;
+  for (const i of face) {
+    const dx = seg.x[i] - mx, dy = seg.y[i] - my;
+    xx += dx * dx;
+    yy += dy * dy;
+    xy += dx * dy;
+  }
+  const m = outlineMoments(parts);
+  const modelAxis = 0.5 * Math.atan2(2 * m.xy, m.xx - m.yy);
+  const seenAxis = 0.5 * Math.atan2(2 * xy, xx - yy);
+  const anisotropy = Math.hypot(m.xx - m.yy, 2 * m.xy) / (m.xx + m.yy);
+  const candidates = anisotropy >= MIN_ANISOTROPY ? [seenAxis - modelAxis, seenAxis - modelAxis + Math.PI] : Array.from({ length: 360 }, (_, d) => (d * Math.PI) / 180);
+  const originFor = (yaw: number): [number, number] => {
+    const c = Math.cos(yaw), s = Math.sin(yaw);
+    return [mx - (c * m.cx - s * m.cy), my - (s * m.cx + c * m.cy)];
+  };
+  let best = candidates[0]!, bestInside = -1;
+  for (const yaw of candidates) {
+    const [ox, oy] = originFor(yaw);
+    const c = Math.cos(yaw), s = Math.sin(yaw);
+    let inside = 0;
+    for (const i of face) {
+      const dx = seg.x[i] - ox, dy = seg.y[i] - oy;
+      if (outsideOutline(parts, c * dx + s * dy, -s * dx + c * dy) <= pixel_m) inside++;
+    }
+    if (inside > bestInside) {
+      bestInside = inside;
+      best = yaw;
+    }
+  }
+  const [ox, oy] = originFor(best);
+  return { position: [ox, oy, top - half], yaw_rad: Math.atan2(Math.sin(best), Math.cos(best)) };
+}
+
 /**
  * Finds the objects of `specs` in an RGB-D image from a calibrated camera and
  * returns the world pose of each one seen (objects not seen are left out).
@@ -404,11 +511,19 @@ export function locateObjects(image: CameraImage, camera: CameraModel, specs: re
     const minPixels = s.minPixels ?? DEFAULT_MIN_PIXELS;
     if (raw.length < minPixels) return;
     // A box's points lie within sqrt(3) half sizes of its centre; the median of the visible ones within about one more.
-    const idx = cluster(seg, raw, 1.25 * (Math.sqrt(3) + 1) * s.half_m + 0.01);
+    // An outline's lie within its farthest corner (plus its height) of the frame origin; the median within twice that.
+    const reach = s.parts ? 2 * Math.max(...s.parts.map((p) => Math.hypot(Math.abs(p.center[0]) + p.half[0], Math.abs(p.center[1]) + p.half[1]))) + 2 * s.half_m : 1.25 * (Math.sqrt(3) + 1) * s.half_m;
+    const idx = cluster(seg, raw, reach + 0.01);
     if (idx.length < minPixels) return;
     for (const j of idx) keep[j] = 1;
     if (s.shape === 'box') {
       const b = locateBox(seg, keep, k, idx, s.half_m);
+      out.push({ id: s.id, position: b.position, yaw_rad: b.yaw_rad, pixels: idx.length });
+    } else if (s.shape === 'outline') {
+      // One pixel's footprint at the points' mean depth.
+      let depthSum = 0;
+      for (const j of idx) depthSum += depth[seg.pixel[j]];
+      const b = locateOutline(seg, idx, s.half_m, s.parts!, depthSum / idx.length / f);
       out.push({ id: s.id, position: b.position, yaw_rad: b.yaw_rad, pixels: idx.length });
     } else {
       out.push({ id: s.id, position: locateOpenBox(seg, idx, opts.tableZ_m, opts.tableSnap_m), pixels: idx.length });

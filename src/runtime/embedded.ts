@@ -14,8 +14,9 @@
  *  - arm tasks: joint-target deltas (7 joints + gripper), actuator target = q + a;
  *  - push-t: pusher position-target deltas (pusher_x, pusher_y), target = q + a;
  *  - two-rooms: the point mass's velocity, m/s.
- * push-t succeeds on the T block's pose, which only a pixel model sees: it
- * runs with a checkpoint from `jepa train` (never a fitted state model).
+ * push-t succeeds on the T block's pose: a state model of the pusher runs it
+ * with the block located in the top camera's RGB-D frame (src/runtime/push-t.ts),
+ * a pixel model from `jepa train` on the frames alone.
  */
 import { resolve } from 'node:path';
 import type { WorldModel } from '../addon/types';
@@ -46,6 +47,7 @@ import { WorldMemory } from '../memory/world-memory';
 import { cameraModelOf } from '../sim/camera';
 import { placeId, recallPlace, rememberPlace } from './places';
 import { holdArmWhileGripping, pickPlaceWiring, type PickPlaceWiring } from './pick-place';
+import { pushTWiring } from './push-t';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
@@ -54,13 +56,19 @@ export class EmbeddedTaskError extends Error {
 /**
  * Tasks a state-space model can run: its state captures what success depends on (reach, two-rooms), or
  * perception tracks the objects it does not (pick-place: cube and bin located in the front camera's
- * RGB-D frame, kept in memory). push-t needs a pixel model that sees its block.
+ * RGB-D frame; push-t: the T block in the top camera's; both kept in memory).
  */
-export const STATE_MODEL_TASKS = ['reach', 'two-rooms', 'pick-place'] as const satisfies readonly TaskName[];
-/** Tasks whose objects the runtime perceives and remembers (src/runtime/pick-place.ts). */
-const PERCEIVED_OBJECT_TASKS: readonly TaskName[] = ['pick-place'];
-/** Perception's RGB-D frame size for pick-place (front camera; the cube's top face spans ~50 pixels). */
-const PERCEPTION_IMAGE_SIZE = 192;
+export const STATE_MODEL_TASKS = ['reach', 'two-rooms', 'pick-place', 'push-t'] as const satisfies readonly TaskName[];
+/**
+ * Tasks whose objects the runtime perceives and remembers when it plans with a state model
+ * (src/runtime/pick-place.ts, src/runtime/push-t.ts): the camera perception reads and its frame size
+ * (pick-place: the cube's top face spans ~50 pixels at 192; push-t: the T's about 300 at 128), and
+ * whether a pixel model may run the task on its frames instead.
+ */
+const PERCEIVED_OBJECT_TASKS: Partial<Record<TaskName, { camera: string; imageSize: number; pixelModels: boolean }>> = {
+  'pick-place': { camera: 'front', imageSize: 192, pixelModels: false },
+  'push-t': { camera: 'top', imageSize: 128, pixelModels: true },
+};
 
 interface TaskWiring {
   safetyFile: string;
@@ -76,6 +84,8 @@ interface TaskWiring {
    * frame parks the pusher in a corner: only the block matters).
    */
   jointGoalScale?: number;
+  /** The same scale for sub-goals with joint targets placed by perception (default jointGoalScale). */
+  subgoalJointScale?: number;
   /**
    * Planner's initial sampling std as a fraction of the action limit (default 0.6). Smaller samples
    * hold the arm steadier where millimetres count (a grasp), at the cost of slower first moves.
@@ -90,7 +100,7 @@ const ARM_DELTA_rad = 0.045;
 /** How close (m) the two-rooms agent must come to a task-graph waypoint to have reached it. */
 const WAYPOINT_TOLERANCE_m = 0.03;
 const GRIPPER_DELTA_m = 0.01;
-const PUSHER_DELTA_m = 0.03;
+const PUSHER_DELTA_m = 0.06;
 
 /**
  * How long (s of the arm's clock) a hold keeps the gripper's last command: a hand that was squeezing an
@@ -191,6 +201,7 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     actionLimit: [PUSHER_DELTA_m, PUSHER_DELTA_m],
     guardedJoints: 2,
     positionBand: 0.01,
+    subgoalJointScale: 0.01,
     armAction: 'joint-targets',
     adapter: pusherAdapter,
   },
@@ -370,8 +381,8 @@ export interface EmbeddedRun {
   goalObservation: Observation;
   /** Task-graph waypoints remembered in memory this run, and sub-goals resolved from remembered ones. */
   places: { remembered: number; recalled: number };
-  /** Perceived-object tasks: sightings recorded, and sub-goals resolved from an object out of view. */
-  perception?: PickPlaceWiring['stats'];
+  /** Perceived-object tasks: sightings recorded, and sub-goals resolved from an object no longer in view (push-t: and pushes begun). */
+  perception?: PickPlaceWiring['stats'] & { pushes?: number };
   close(): void;
 }
 
@@ -432,13 +443,15 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const enc = model.config.encoder;
   const pixels = enc.kind !== 'mlp';
   if (!pixels && !isStateModelTask(o.task)) throw needsPixelModel(o.task, `model '${model.config.name}' (mlp encoder)`);
-  const perceived = PERCEIVED_OBJECT_TASKS.includes(o.task);
-  if (perceived && pixels) {
+  const seeing = PERCEIVED_OBJECT_TASKS[o.task];
+  if (seeing && pixels && !seeing.pixelModels) {
     throw new EmbeddedTaskError(
       `task '${o.task}' runs on a state-space model of the arm with the objects located by RGB-D perception; model '${model.config.name}' has a ${enc.kind} encoder (no pixel model for ${o.task} exists yet)`,
     );
   }
-  const imageSize = perceived ? PERCEPTION_IMAGE_SIZE : enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
+  /** Perception of the objects runs for a state model; a pixel model sees them in its own frames. */
+  const perceived = seeing !== undefined && !pixels;
+  const imageSize = perceived ? seeing.imageSize : enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;
   const S = spec.proprioJoints.length;
   const camera = model.config.camera ?? spec.cameras[0]!;
@@ -494,25 +507,39 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const goal = await goalOf(await model.encode(encoderInput(goalObs), 1));
 
   // Perceived-object tasks' sub-goals carry joint targets (IK of object-relative TCP targets), scored like decoded joints.
-  const receding = recedingPlanner(model, w, guardrails, period_s, o, jointGoal || perceived ? w.jointGoalScale : undefined);
+  const receding = recedingPlanner(model, w, guardrails, period_s, o, jointGoal ? w.jointGoalScale : perceived ? (w.subgoalJointScale ?? w.jointGoalScale) : undefined);
   let planner: Planner & { reset?(): void; notifySurprise?(level: number): void } = receding;
   let hierarchical = false;
   const places = { remembered: 0, recalled: 0 };
-  let perception: { perceive: LoopStages['perceive']; memory: WorldMemory; own: boolean; stats: PickPlaceWiring['stats'] } | undefined;
+  let perception: { perceive: LoopStages['perceive']; memory: WorldMemory; own: boolean; stats: NonNullable<EmbeddedRun['perception']> } | undefined;
   if (perceived) {
     // Objects are perceived every tick whatever the planner; the memory is the caller's file or this run's own.
     const memory = o.memory ?? WorldMemory.open({ file: ':memory:' });
     if (!o.memory) memory.beginEpisode(`${o.task}-${o.seed}`, env.sim.time, `${o.task} seed ${o.seed}`);
-    const wiring = pickPlaceWiring({
-      model,
-      memory,
-      camera: { name: 'front', model: cameraModelOf(env.sim, 'front') },
-      scope: `${o.task}/${o.seed}/${Date.now().toString(36)}`,
-    });
-    perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
-    if (o.hierarchy === 'auto') {
-      hierarchical = true;
-      planner = holdArmWhileGripping(new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 }), { squeeze_m: GRIPPER_DELTA_m });
+    const view = { name: seeing.camera, model: cameraModelOf(env.sim, seeing.camera) };
+    const scope = `${o.task}/${o.seed}/${Date.now().toString(36)}`;
+    try {
+      if (o.task === 'push-t') {
+        const goalImage = goalObs.images[view.name];
+        if (!goalImage) throw new EmbeddedTaskError(`task 'push-t': the goal observation has no '${view.name}' image`);
+        const wiring = pushTWiring({ model, memory, camera: view, goalImage, scope });
+        perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
+        if (o.hierarchy === 'auto') {
+          hierarchical = true;
+          planner = new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 });
+        }
+      } else {
+        const wiring = pickPlaceWiring({ model, memory, camera: view, scope });
+        perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
+        if (o.hierarchy === 'auto') {
+          hierarchical = true;
+          planner = holdArmWhileGripping(new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 }), { squeeze_m: GRIPPER_DELTA_m });
+        }
+      }
+    } catch (e) {
+      if (!o.memory) memory.close();
+      arm.close();
+      throw e;
     }
   }
   if (o.task === 'two-rooms' && o.hierarchy === 'auto') {
@@ -615,7 +642,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
  * goal is the cube in the bin, which only the simulator's calibrated RGB-D camera locates here.
  */
 export const JOINT_TARGET_TASKS = (Object.keys(WIRING) as TaskName[]).filter(
-  (t) => WIRING[t]!.armAction === 'joint-targets' && isStateModelTask(t) && !PERCEIVED_OBJECT_TASKS.includes(t),
+  (t) => WIRING[t]!.armAction === 'joint-targets' && isStateModelTask(t) && PERCEIVED_OBJECT_TASKS[t] === undefined,
 );
 
 export interface ArmRunOptions {

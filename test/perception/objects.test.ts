@@ -5,6 +5,9 @@ import { cameraModelOf } from '../../src/sim/camera';
 import { SimEnv } from '../../src/sim/env';
 import { BIN_HALF_m, CUBE_HALF_m } from '../../src/sim/scenes/arm';
 import { cubeState } from '../../src/sim/tasks/pick-place';
+import { blockPose } from '../../src/sim/tasks/push-t';
+import { PUSH_T_OBJECTS } from '../../src/runtime/push-t';
+import { stateWith, setJoints } from '../../src/sim/tasks/types';
 
 const SPECS: ColourObjectSpec[] = [
   { id: 'cube', rgb: [0.85, 0.15, 0.15], shape: 'box', half_m: CUBE_HALF_m },
@@ -168,6 +171,57 @@ describe('locateObjects at 128 px', () => {
   });
 });
 
+describe('locateObjects on rendered push-t scenes (T outline from the top camera)', () => {
+  const angle = (a: number) => Math.abs(Math.atan2(Math.sin(a), Math.cos(a)));
+  /** Worst position (m) and yaw (rad) errors of the T over `seeds`, rendered at `size` px; `touch` puts the pusher against the block's bar. */
+  async function worstTee(size: number, seeds: number[], touch = false): Promise<{ xy: number; yaw: number }> {
+    const env = await SimEnv.create({ task: 'push-t', imageSize: size, depth: true, cameras: ['top'] });
+    try {
+      const camera = cameraModelOf(env.sim, 'top');
+      let xy = 0, yaw = 0;
+      for (const seed of seeds) {
+        env.reset(seed);
+        if (touch) {
+          const b = blockPose(env.sim);
+          // Pusher centre just off the bar's top face, at one bar end: it hides what the camera would see past it.
+          const lx = 0.05, ly = 0.06 + 0.016;
+          const pusher = [b.x + Math.cos(b.yaw) * lx - Math.sin(b.yaw) * ly, b.y + Math.sin(b.yaw) * lx + Math.cos(b.yaw) * ly];
+          env.sim.setState(stateWith(env.sim, (s) => setJoints(s, ['pusher_x', 'pusher_y'], pusher), pusher));
+        }
+        const truth = blockPose(env.sim);
+        const det = locateObjects(env.observe().images.top, camera, PUSH_T_OBJECTS);
+        expect(det.map((d) => d.id), `seed ${seed}`).toEqual(['tblock']);
+        xy = Math.max(xy, Math.hypot(det[0]!.position[0] - truth.x, det[0]!.position[1] - truth.y));
+        yaw = Math.max(yaw, angle(det[0]!.yaw_rad! - truth.yaw));
+        expect(det[0]!.position[2]).toBeCloseTo(0.02, 2);
+      }
+      return { xy, yaw };
+    } finally {
+      env.close();
+    }
+  }
+  const seeds = Array.from({ length: 12 }, (_, i) => i);
+  const deg = Math.PI / 180;
+
+  it('locates the T block (position and yaw over the whole turn) at 128 px', async () => {
+    const e = await worstTee(128, seeds);
+    expect(e.xy).toBeLessThan(0.003);
+    expect(e.yaw).toBeLessThan(4 * deg);
+  });
+
+  it('still locates it with the pusher against its bar', async () => {
+    const e = await worstTee(128, seeds.slice(0, 6), true);
+    expect(e.xy).toBeLessThan(0.004);
+    expect(e.yaw).toBeLessThan(5 * deg);
+  });
+
+  it('is finer at 192 px', async () => {
+    const e = await worstTee(192, seeds.slice(0, 6));
+    expect(e.xy).toBeLessThan(0.0015);
+    expect(e.yaw).toBeLessThan(3 * deg);
+  });
+});
+
 describe('locateObjects input checks', () => {
   const W = 4, H = 3;
   const image = (): CameraImage => ({ width: W, height: H, rgb: new Uint8Array(W * H * 3), depth: new Float32Array(W * H).fill(Infinity) });
@@ -207,5 +261,11 @@ describe('locateObjects input checks', () => {
     expect(bad({ ...SPECS[0], rgb: [0, 0, 0] })).toThrow(/black/);
     expect(bad({ ...SPECS[0], id: '' })).toThrow(/specs\[0\]\.id/);
     expect(() => locateObjects(image(), camera(), [SPECS[0], SPECS[0]])).toThrow(/duplicate id "cube"/);
+    // An outline needs its parts, and only an outline takes them.
+    const { parts, ...tee } = PUSH_T_OBJECTS[0]!;
+    expect(bad(tee)).toThrow(/specs\[0\]\.parts: parts are given for shape 'outline'/);
+    expect(bad({ ...SPECS[0], parts })).toThrow(/specs\[0\]\.parts/);
+    expect(bad({ ...PUSH_T_OBJECTS[0], parts: [{ center: [0, 0], half: [0.01, -0.01] }] })).toThrow(/specs\[0\]\.parts\.0\.half|specs\[0\]\.parts\[0\]\.half/);
+    expect(bad({ ...PUSH_T_OBJECTS[0], parts: [] })).toThrow(/specs\[0\]\.parts/);
   });
 });

@@ -1,21 +1,30 @@
 /**
  * push-t in the embedded runtime: the pusher's joint-target-delta adapter
  * through the shield, recorded model actions, the guardrails against the
- * task's own policies, the refusal of state-vector models, and one short
- * episode of an untrained pixel model through the control loop.
+ * task's own policies, the goal pose read from the goal frame, a whole
+ * episode of a fitted state model of the pusher with the block located by
+ * perception, and one short episode of an untrained pixel model.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorldModel } from '../../src/addon/types';
 import { initWeights } from '../../src/model/checkpoint';
 import { parseCheckpointConfig } from '../../src/model/config';
 import type { Observation } from '../../src/robot/arm';
-import { assertStateModelTask, createEmbeddedRun, EmbeddedTaskError, fitStateModel, modelFromCheckpoint, recordedModelActions, type EmbeddedRun } from '../../src/runtime/embedded';
+import { assertStateModelTask, createEmbeddedRun, fitStateModel, modelFromCheckpoint, recordedModelActions, type EmbeddedRun } from '../../src/runtime/embedded';
 import { ControlLoop } from '../../src/runtime/loop';
 import { loadGuardrails } from '../../src/safety/guardrails';
 import { Shield } from '../../src/safety/shield';
 import { SimEnv } from '../../src/sim/env';
 import { Rng } from '../../src/sim/rng';
 import { EVAL_SEEDS, TRAIN_SEEDS } from '../../src/sim/tasks/seeds';
+import { WorldMemory } from '../../src/memory/world-memory';
+import { PushTError, pushTWiring } from '../../src/runtime/push-t';
+import { cameraModelOf } from '../../src/sim/camera';
+import { blockPose } from '../../src/sim/tasks/push-t';
+import { setJoints, stateWith } from '../../src/sim/tasks/types';
+
+/** A validation seed (never an evaluation one) whose episode the fitted pusher model completes. */
+const VALIDATION_SEED = 90011;
 
 const cnn = parseCheckpointConfig({
   format: 'jepa-runtime.checkpoint/1',
@@ -135,21 +144,60 @@ describe('push-t in the embedded runtime', () => {
     }
   });
 
-  it('refuses a state-vector model, and a fitted state model, saying a pixel model is needed', async () => {
-    const mlp = parseCheckpointConfig({ ...cnn, name: 'push-t-state', proprio: undefined, encoder: { kind: 'mlp', inputDim: 2, hiddenDims: [] } });
-    const state = await modelFromCheckpoint({ config: mlp, tensors: initWeights(mlp, 1) }, 'reference');
+  it('reads the goal pose from the goal frame, and says so when the block is not in it', async () => {
+    const env = await SimEnv.create({ task: 'push-t', render: true, depth: true, imageSize: 128, cameras: ['top'] });
+    const memory = WorldMemory.open({ file: ':memory:' });
     try {
-      const attempt = createEmbeddedRun({ task: 'push-t', seed: EVAL_SEEDS.start, mode: 'eval', model: state, hierarchy: 'auto' });
-      await expect(attempt).rejects.toThrow(EmbeddedTaskError);
-      await expect(createEmbeddedRun({ task: 'push-t', seed: EVAL_SEEDS.start, mode: 'eval', model: state, hierarchy: 'auto' })).rejects.toThrow(/needs a pixel world model.*mlp encoder/);
+      env.reset(VALIDATION_SEED);
+      const camera = { name: 'top', model: cameraModelOf(env.sim, 'top') };
+      const goalFrame = () => {
+        const saved = env.sim.getState();
+        env.sim.setState(env.goalSimState());
+        try {
+          return env.observe().images.top!;
+        } finally {
+          env.sim.setState(saved);
+        }
+      };
+      const wiring = pushTWiring({ model, memory, camera, goalImage: goalFrame(), scope: 'test' });
+      const g = env.goal!.block_pose;
+      expect(Math.hypot(wiring.goal.x - g[0]!, wiring.goal.y - g[1]!)).toBeLessThan(0.003);
+      expect(Math.abs(Math.atan2(Math.sin(wiring.goal.yaw - g[2]!), Math.cos(wiring.goal.yaw - g[2]!)))).toBeLessThan(0.07);
+      // A goal frame with the block moved out of the camera's view (below the floor).
+      const hidden = stateWith(env.sim, (s) => setJoints(s, ['block_x', 'block_y'], [5, 5]), [0, 0]);
+      const saved = env.sim.getState();
+      env.sim.setState(hidden);
+      const empty = env.observe().images.top!;
+      env.sim.setState(saved);
+      expect(() => pushTWiring({ model, memory, camera, goalImage: empty, scope: 'test' })).toThrow(PushTError);
+      expect(() => pushTWiring({ model, memory, camera, goalImage: empty, scope: 'test' })).toThrow(/not visible in the goal frame of the 'top' camera/);
     } finally {
-      state.dispose();
+      memory.close();
+      env.close();
     }
-    // `jepa run/eval --task push-t` without --model or a shipped model stops here, before fitting anything.
-    expect(() => assertStateModelTask('push-t')).toThrow(EmbeddedTaskError);
-    expect(() => assertStateModelTask('push-t')).toThrow(/--model DIR or shipped in models\/push-t\//);
-    expect(() => assertStateModelTask('reach')).not.toThrow();
-    await expect(fitStateModel('push-t')).rejects.toThrow(/task 'push-t' needs a pixel world model/);
+  });
+
+  it('pushes the block to its goal pose with a fitted state model of the pusher, the block seen by perception', async () => {
+    // `jepa run/eval --task push-t` without --model or a shipped model fits this one on the spot.
+    expect(() => assertStateModelTask('push-t')).not.toThrow();
+    const fitted = await modelFromCheckpoint(await fitStateModel('push-t', { transitions: 1500 }));
+    const r = await createEmbeddedRun({ task: 'push-t', seed: VALIDATION_SEED, mode: 'train', model: fitted, hierarchy: 'auto' });
+    try {
+      expect(r.hierarchical).toBe(true);
+      const loop = new ControlLoop(r.stages, { controlPeriod_s: r.period_s, planBudget: { maxIterations: 8 }, timing: 'lockstep', maxSteps: r.maxSteps });
+      const start = blockPose(r.arm.env!.sim);
+      const result = await loop.runEpisode();
+      const end = blockPose(r.arm.env!.sim);
+      const g = r.arm.env!.goal!.block_pose;
+      expect(result.success, `block ended at ${end.x.toFixed(3)}, ${end.y.toFixed(3)}, ${end.yaw.toFixed(2)}; goal ${g.map((v) => v.toFixed(3)).join(', ')}`).toBe(true);
+      expect(Math.hypot(start.x - g[0]!, start.y - g[1]!)).toBeGreaterThan(0.05);
+      expect(r.perception!.sightings).toBeGreaterThanOrEqual(result.steps);
+      expect(r.perception!.pushes).toBeGreaterThanOrEqual(2);
+      for (const t of result.ticks) expect(t.verdict).not.toBe('halt');
+    } finally {
+      r.close();
+      fitted.dispose();
+    }
   });
 
   it('runs a short episode of an untrained pixel model through the loop', async () => {

@@ -4,9 +4,8 @@
  * JSON). They share flags and model resolution: `--model DIR` loads a
  * checkpoint; without it, the task's shipped model (models/<task>/), else a
  * linear state-space model fitted from random exploration on training seeds
- * (see src/runtime/embedded.ts; push-t needs a pixel model, so it has no
- * fitted fallback). The demo runs push-t once a model ships for it. `jepa run
- * --robot ros|mcap` runs on a ROS 2 or replayed arm instead (./run-backends.ts).
+ * (see src/runtime/embedded.ts). `jepa run --robot ros|mcap` runs on a ROS 2
+ * or replayed arm instead (./run-backends.ts).
  */
 import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
@@ -181,21 +180,16 @@ const demoSchema = z.object({
   positionals: z.tuple([]),
 });
 
-/** Tasks that need a pixel model and run in the demo when one ships in models/<task>/. */
-const PIXEL_DEMO_TASKS = ['push-t'] as const satisfies readonly TaskName[];
+/** The demo's tasks: every task a state model runs (objects, where a task has them, come from perception). */
+const DEMO_TASKS: readonly TaskName[] = STATE_MODEL_TASKS;
 
-/** The demo's tasks: the state-model tasks, then each pixel task whose model has shipped. */
-function demoTaskList(): TaskName[] {
-  return [...STATE_MODEL_TASKS, ...PIXEL_DEMO_TASKS.filter((t) => shippedModel(t) !== undefined)];
-}
-
-/** What the demo leaves out and why, for the given task list. */
-function notInDemo(tasks: readonly TaskName[]): string {
-  const arm = shippedModel('pick-place') ? 'its shipped state-vector JEPA of the arm (models/pick-place)' : "the arm's fitted state model";
-  const pickPlace = `pick-place runs on ${arm} with the cube and bin located by RGB-D perception of the front camera and kept in memory (no pixel pick-place model exists yet).`;
-  return tasks.includes('push-t')
-    ? pickPlace
-    : `push-t needs a model that sees the block (a pixel JEPA model from \`jepa train\`); it joins the demo once a model ships in models/push-t/. ${pickPlace}`;
+/** How the demo's tasks with objects see them. */
+function perceptionNote(): string {
+  const model = (task: TaskName, what: string) => (shippedModel(task) ? `its shipped state-vector JEPA of the ${what} (models/${task})` : `the ${what}'s fitted state model`);
+  return (
+    `pick-place runs on ${model('pick-place', 'arm')} with the cube and bin located by RGB-D perception of the front camera and kept in memory; ` +
+    `push-t on ${model('push-t', 'pusher')} with the T block located in the top camera's RGB-D frame (its goal pose read from the goal frame). No pixel model for either exists yet.`
+  );
 }
 
 /** Runs the demo's tasks; with a report path, also records one episode per task and writes the HTML report. */
@@ -206,10 +200,8 @@ async function demoTasks(
 ): Promise<TaskSummary[]> {
   const summaries: TaskSummary[] = [];
   const episodes: EpisodeFrames[] = [];
-  for (const task of demoTaskList()) {
-    // A pixel task runs only with its shipped model (--model names the state-model tasks' model).
-    const pixelTask = (PIXEL_DEMO_TASKS as readonly TaskName[]).includes(task);
-    const model = await resolveModel(task, pixelTask ? undefined : o.model, o.backend, ctx);
+  for (const task of DEMO_TASKS) {
+    const model = await resolveModel(task, o.model, o.backend, ctx);
     const variants: ('auto' | 'flat')[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
     for (const hierarchy of variants) {
       summaries.push(await evaluateTask({ task, model, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, `${task}${hierarchy === 'flat' ? ' (flat)' : ''}`)));
@@ -225,8 +217,8 @@ async function demoTasks(
       summaries,
       episodes,
       notes: [
-        'Models: --model when given, else the task\'s shipped model (models/<task>/), else a linear state-space model fitted on the spot from random exploration on training seeds (system identification); push-t: its shipped pixel model.',
-        notInDemo(demoTaskList()),
+        'Models: --model when given, else the task\'s shipped model (models/<task>/), else a linear state-space model fitted on the spot from random exploration on training seeds (system identification).',
+        perceptionNote(),
       ],
     });
     writeReport(reportPath, html);
@@ -248,7 +240,7 @@ export const demoCommand: Command<typeof demoSchema> = {
   async run(o, ctx) {
     const summaries = await demoTasks(o, ctx, o['no-report'] ? undefined : o.report);
     printSummaries(summaries, o.json, ctx);
-    if (!o.json) ctx.log(notInDemo(demoTaskList()));
+    if (!o.json) ctx.log(perceptionNote());
     return 0;
   },
 };

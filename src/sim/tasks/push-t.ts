@@ -18,7 +18,7 @@ const PUSHER_JOINTS = ['pusher_x', 'pusher_y'] as const;
 /** Centre of mass of the T in its own frame (equal-mass bar and stem). */
 const COM_LOCAL = [0, 0.015] as const;
 /** Radius (m) around the block's COM that clears every part of the T plus the pusher. */
-const CLEAR_RADIUS_m = 0.1;
+export const CLEAR_RADIUS_m = 0.1;
 
 export interface BlockPose {
   x: number;
@@ -73,27 +73,91 @@ export const pushTSpec: TaskSpec = {
 const PUSHER_REACH_m = PUSHT_PUSHER_REACH_m;
 /** Pusher standoff from the COM when pushing through it (clears every part of the T). */
 const TRANSLATE_STANDOFF_m = 0.095;
-const ORBIT_m = CLEAR_RADIUS_m + 0.03;
+export const ORBIT_m = CLEAR_RADIUS_m + 0.03;
 
 function reachable(p: readonly number[], margin_m = 0.005): boolean {
   return Math.abs(p[0]) <= PUSHER_REACH_m - margin_m && Math.abs(p[1]) <= PUSHER_REACH_m - margin_m;
 }
 
-interface Push {
+/** One push: walk to `contact` (around the block), then travel `travel_m` along `direction`. */
+export interface Push {
   contact: [number, number];
   direction: [number, number];
   /** How far (m) past the contact point the pusher travels. */
   travel_m: number;
 }
 
+/** Where the T's centre of mass is in the world for block pose `p`. */
+export function blockCom(p: BlockPose): [number, number] {
+  return toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
+}
+
+/** Rotating pushes: a bar end pushed across the bar (both faces, the one pointing away from the walls first). */
+function rotations(p: BlockPose, err: number): Push[] {
+  // Pushing the top face (local -y) at x = s*lx turns the block by -s, and so does pushing
+  // the bottom face (local +y) at x = -s*lx; prefer the push that points away from the walls.
+  const s = err > 0 ? -1 : 1;
+  const lx = PUSHT_BAR.half[0] - 0.01;
+  const top = PUSHT_BAR.pos[1] + PUSHT_BAR.half[1] + PUSHT_PUSHER_RADIUS_m + 0.01;
+  const bottom = PUSHT_BAR.pos[1] - PUSHT_BAR.half[1] - PUSHT_PUSHER_RADIUS_m - 0.01;
+  const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
+  const down: [number, number] = [sn, -c];
+  const com = blockCom(p);
+  const travel_m = 0.02 + Math.min(0.05, 0.06 * Math.abs(err));
+  const a: Push = { contact: toWorld(p, s * lx, top), direction: down, travel_m };
+  const b: Push = { contact: toWorld(p, -s * lx, bottom), direction: [-down[0], -down[1]], travel_m };
+  return -(down[0] * com[0] + down[1] * com[1]) >= 0 ? [a, b] : [b, a];
+}
+
+/** Translating pushes through the centre of mass: towards the goal, then turned up to 90 degrees either way. */
+function translations(p: BlockPose, d: [number, number]): Push[] {
+  const com = blockCom(p);
+  const base = Math.atan2(d[1], d[0]);
+  const dist = Math.hypot(d[0], d[1]);
+  return [0, 0.4, -0.4, 0.8, -0.8, 1.2, -1.2, 1.57, -1.57].map((off) => {
+    const dir: [number, number] = [Math.cos(base + off), Math.sin(base + off)];
+    // Travel to the block's near face (how far depends on which side faces us), then push.
+    const c: [number, number] = [com[0] - dir[0] * TRANSLATE_STANDOFF_m, com[1] - dir[1] * TRANSLATE_STANDOFF_m];
+    const gap = Math.max(0, distanceToT(p, c[0], c[1]) - PUSHT_PUSHER_RADIUS_m);
+    return { contact: c, direction: dir, travel_m: gap + Math.min(0.05, dist * Math.cos(off)) };
+  });
+}
+
+/**
+ * The next push that brings block pose `p` towards `goal` ([x, y, yaw]): rotate when the yaw is far
+ * off or the block is nearly in place, else translate; pushes whose contact point lies outside the
+ * pusher's reach (block against a wall) give way to reachable ones (the other bar face, or a
+ * translation turned away from the goal direction, sliding the block along the wall), and pushes
+ * that would drive the block into a wall to ones that do not.
+ */
+export function choosePush(p: BlockPose, goal: ArrayLike<number>): Push {
+  const err = wrapAngle(goal[2]! - p.yaw);
+  const com = blockCom(p);
+  const goalCom = blockCom({ x: goal[0]!, y: goal[1]!, yaw: goal[2]! });
+  const d: [number, number] = [goalCom[0] - com[0], goalCom[1] - com[1]];
+  const dist = Math.hypot(d[0], d[1]);
+  const rotate = Math.abs(err) > PUSHT_TOLERANCE.angle_rad * 0.6 && (dist < 0.05 || Math.abs(err) > 0.8);
+  const translate = dist > PUSHT_TOLERANCE.position_m * 0.5 ? translations(p, d) : [];
+  const candidates = rotate ? [...rotations(p, err), ...translate] : [...translate, ...rotations(p, err)];
+  const intoWall = (c: Push) => Math.max(Math.abs(com[0] + c.direction[0] * 0.05), Math.abs(com[1] + c.direction[1] * 0.05)) > PUSHT_ARENA_HALF_m - 0.07;
+  return candidates.find((c) => reachable(c.contact) && !intoWall(c)) ?? candidates.find((c) => reachable(c.contact)) ?? candidates[0]!;
+}
+
+/** Whether a straight walk from `pusher` to `contact` stays clear of the block: both at nearly the same bearing from its centre of mass. */
+export function routeClear(p: BlockPose, pusher: ArrayLike<number>, contact: ArrayLike<number>): boolean {
+  const com = blockCom(p);
+  const a0 = Math.atan2(pusher[1]! - com[1], pusher[0]! - com[0]);
+  const a1 = Math.atan2(contact[1]! - com[1], contact[0]! - com[0]);
+  return Math.abs(wrapAngle(a1 - a0)) <= ROUTE_CLEAR_rad;
+}
+
+/** Largest bearing change (rad, around the block's centre of mass) walked straight rather than around the block. */
+const ROUTE_CLEAR_rad = 0.5;
+
 /**
  * Approach-and-push controller (pusher position targets). Each cycle it
- * picks a push (rotate the block by pushing a bar end, or translate it by
- * pushing through its centre of mass), walks around the block to the
- * contact point, and pushes for a few steps. Pushes whose contact point
- * lies outside the pusher's reach (block against a wall) are replaced by
- * reachable ones: the other bar face, or a translation turned up to 90
- * degrees away from the goal direction (sliding the block along the wall).
+ * picks a push (`choosePush`), walks around the block to the contact point,
+ * and pushes for a few steps.
  */
 export class PushTScript implements Policy {
   private phase: 'approach' | 'push' = 'approach';
@@ -114,54 +178,14 @@ export class PushTScript implements Policy {
     return this.push.direction;
   }
 
-  private rotations(p: BlockPose, err: number): Push[] {
-    // Pushing the top face (local -y) at x = s*lx turns the block by -s, and so does pushing
-    // the bottom face (local +y) at x = -s*lx; prefer the push that points away from the walls.
-    const s = err > 0 ? -1 : 1;
-    const lx = PUSHT_BAR.half[0] - 0.01;
-    const top = PUSHT_BAR.pos[1] + PUSHT_BAR.half[1] + PUSHT_PUSHER_RADIUS_m + 0.01;
-    const bottom = PUSHT_BAR.pos[1] - PUSHT_BAR.half[1] - PUSHT_PUSHER_RADIUS_m - 0.01;
-    const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
-    const down: [number, number] = [sn, -c];
-    const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
-    const travel_m = 0.02 + Math.min(0.05, 0.06 * Math.abs(err));
-    const a: Push = { contact: toWorld(p, s * lx, top), direction: down, travel_m };
-    const b: Push = { contact: toWorld(p, -s * lx, bottom), direction: [-down[0], -down[1]], travel_m };
-    return -(down[0] * com[0] + down[1] * com[1]) >= 0 ? [a, b] : [b, a];
-  }
-
-  private translations(p: BlockPose, d: [number, number]): Push[] {
-    const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
-    const base = Math.atan2(d[1], d[0]);
-    const dist = Math.hypot(d[0], d[1]);
-    return [0, 0.4, -0.4, 0.8, -0.8, 1.2, -1.2, 1.57, -1.57].map((off) => {
-      const dir: [number, number] = [Math.cos(base + off), Math.sin(base + off)];
-      // Travel to the block's near face (how far depends on which side faces us), then push.
-      const c: [number, number] = [com[0] - dir[0] * TRANSLATE_STANDOFF_m, com[1] - dir[1] * TRANSLATE_STANDOFF_m];
-      const gap = Math.max(0, distanceToT(p, c[0], c[1]) - PUSHT_PUSHER_RADIUS_m);
-      return { contact: c, direction: dir, travel_m: gap + Math.min(0.05, dist * Math.cos(off)) };
-    });
-  }
-
   private plan(p: BlockPose): void {
-    const g = this.goal.block_pose;
-    const err = wrapAngle(g[2] - p.yaw);
-    const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
-    const goalCom = toWorld({ x: g[0], y: g[1], yaw: g[2] }, COM_LOCAL[0], COM_LOCAL[1]);
-    const d: [number, number] = [goalCom[0] - com[0], goalCom[1] - com[1]];
-    const dist = Math.hypot(d[0], d[1]);
-    const rotate = Math.abs(err) > PUSHT_TOLERANCE.angle_rad * 0.6 && (dist < 0.05 || Math.abs(err) > 0.8);
-    const translate = dist > PUSHT_TOLERANCE.position_m * 0.5 ? this.translations(p, d) : [];
-    const candidates = rotate ? [...this.rotations(p, err), ...translate] : [...translate, ...this.rotations(p, err)];
-    // Prefer pushes the pusher can reach that do not drive the block into a wall.
-    const intoWall = (c: Push) => Math.max(Math.abs(com[0] + c.direction[0] * 0.05), Math.abs(com[1] + c.direction[1] * 0.05)) > PUSHT_ARENA_HALF_m - 0.07;
-    this.push = candidates.find((c) => reachable(c.contact) && !intoWall(c)) ?? candidates.find((c) => reachable(c.contact)) ?? candidates[0] ?? this.push;
+    this.push = choosePush(p, this.goal.block_pose);
   }
 
   act(sim: MjSim): Float64Array {
     const p = blockPose(sim);
     const pusher = getJoints(sim, PUSHER_JOINTS);
-    const com = toWorld(p, COM_LOCAL[0], COM_LOCAL[1]);
+    const com = blockCom(p);
     const moved = Math.hypot(pusher[0] - this.lastPusher[0], pusher[1] - this.lastPusher[1]);
     this.lastPusher = [pusher[0], pusher[1]];
     let target: [number, number];
@@ -192,7 +216,7 @@ export class PushTScript implements Policy {
         const a1 = Math.atan2(contact[1] - com[1], contact[0] - com[0]);
         const rPusher = Math.hypot(pusher[0] - com[0], pusher[1] - com[1]);
         const da = wrapAngle(a1 - a0);
-        if (Math.abs(da) > 0.5) {
+        if (!routeClear(p, pusher, contact)) {
           // Orbit the block on a circle that clears it, the short way round unless that is blocked.
           if (this.orbitSign === 0) {
             const ahead = (sign: number) => [com[0] + Math.cos(a0 + sign * 0.6) * ORBIT_m, com[1] + Math.sin(a0 + sign * 0.6) * ORBIT_m];
