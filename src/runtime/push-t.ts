@@ -64,6 +64,8 @@ const ORBIT_STEP_rad = Math.PI / 3;
 const AT_WAYPOINT_m = 0.025;
 const AT_CONTACT_m = 0.012;
 const PUSHED_m = 0.006;
+/** Shortest push (m): a push whose travel rounds to nothing would pass at once and start the next pass in the same tick. */
+const MIN_TRAVEL_m = 0.015;
 /** Waypoints stay this far (m) inside the pusher's reach. */
 const REACH_MARGIN_m = 0.005;
 /**
@@ -141,6 +143,8 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
   let orbitSign = 0;
   /** The active sub-goal's pusher waypoint. */
   let target: [number, number] = [0, 0];
+  /** When the active push began (s of the observation clock): a push lasts at least one tick. */
+  let pushStart_s = -Infinity;
 
   const perceive = (obs: Observation, latent: Float32Array): ObjectSighting[] => {
     const img = obs.images[o.camera.name];
@@ -211,9 +215,12 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
         case 'contact':
           target = clampReach(push.contact);
           break;
-        case 'push':
-          target = clampReach([pusher[0] + push.direction[0] * push.travel_m, pusher[1] + push.direction[1] * push.travel_m]);
+        case 'push': {
+          const travel = Math.max(push.travel_m, MIN_TRAVEL_m);
+          target = clampReach([pusher[0] + push.direction[0] * travel, pusher[1] + push.direction[1] * travel]);
+          pushStart_s = now_s;
           break;
+        }
         default:
           target = pusher;
       }
@@ -231,7 +238,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
         return routeClear(block(), pusher, push.contact) || dist(pusher, target) <= AT_WAYPOINT_m;
       },
       'at-contact': (s) => dist(pusherOf(s), target) <= AT_CONTACT_m,
-      pushed: (s) => dist(pusherOf(s), target) <= PUSHED_m,
+      pushed: (s) => now_s > pushStart_s && dist(pusherOf(s), target) <= PUSHED_m,
       'block-at-goal': () => {
         const b = block();
         return Math.hypot(b.x - goal.x, b.y - goal.y) < DONE_FRACTION * PUSHT_TOLERANCE.position_m && Math.abs(wrapAngle(b.yaw - goal.yaw)) < DONE_FRACTION * PUSHT_TOLERANCE.angle_rad;

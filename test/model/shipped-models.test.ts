@@ -4,7 +4,8 @@
  * take, loads with every tensor the runtime needs, and carries the provenance
  * `jepa train` writes (command, seed, dataset manifest hash, commit). The
  * arm's state models (pick-place, reach) also decode the joints from their
- * own latents closely enough to place a grasp.
+ * own latents closely enough to place a grasp, and the pusher's (push-t) its
+ * position closely enough to reach a contact point.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,8 +17,8 @@ import { PANDA_HOME_rad } from '../../src/sim/scenes/panda-kinematics';
 const shipped = readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
 
 describe('shipped models', () => {
-  it('ships pick-place, reach and two-rooms', () => {
-    expect(shipped.sort()).toEqual(['pick-place', 'reach', 'two-rooms']);
+  it('ships pick-place, push-t, reach and two-rooms', () => {
+    expect(shipped.sort()).toEqual(['pick-place', 'push-t', 'reach', 'two-rooms']);
   });
 
   for (const task of shipped) {
@@ -50,6 +51,28 @@ describe('shipped models', () => {
         for (let j = 0; j < 7; j++) expect(Math.abs(back[j]! - q[j]!), `joint ${j + 1}`).toBeLessThan(0.03);
         if (gripperToo) expect(Math.abs(back[7]! - gripper)).toBeLessThan(0.002);
       }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('push-t: the pusher position decoded from the latent of a position is within 3 mm on average over its reach, 12 mm at worst', async () => {
+    const model = await loadModel(join('models', 'push-t'));
+    try {
+      const reach = 0.22;
+      let worst = 0, sum = 0, n = 0;
+      for (let i = 0; i <= 10; i++) {
+        for (let k = 0; k <= 10; k++) {
+          const q = Float32Array.from([-reach + (2 * reach * i) / 10, -reach + (2 * reach * k) / 10]);
+          const back = await model.decodeProprio(await model.encode(q, 1), 1);
+          const e = Math.hypot(back[0]! - q[0]!, back[1]! - q[1]!);
+          worst = Math.max(worst, e);
+          sum += e;
+          n++;
+        }
+      }
+      expect(sum / n).toBeLessThan(0.003);
+      expect(worst).toBeLessThan(0.012);
     } finally {
       model.dispose();
     }

@@ -18,6 +18,7 @@ import { SimEnv } from '../../src/sim/env';
 import { Rng } from '../../src/sim/rng';
 import { EVAL_SEEDS, TRAIN_SEEDS } from '../../src/sim/tasks/seeds';
 import { WorldMemory } from '../../src/memory/world-memory';
+import type { TaskGraphPlanner } from '../../src/planning/index';
 import { PushTError, pushTWiring } from '../../src/runtime/push-t';
 import { cameraModelOf } from '../../src/sim/camera';
 import { blockPose } from '../../src/sim/tasks/push-t';
@@ -193,6 +194,11 @@ describe('push-t in the embedded runtime', () => {
       expect(Math.hypot(start.x - g[0]!, start.y - g[1]!)).toBeGreaterThan(0.05);
       expect(r.perception!.sightings).toBeGreaterThanOrEqual(result.steps);
       expect(r.perception!.pushes).toBeGreaterThanOrEqual(2);
+      // One push per pass, and at most one pass begun per tick (a push lasts at least a tick).
+      const rewinds = (r.planner as TaskGraphPlanner).history().filter((e) => e.type === 'rewound');
+      expect(rewinds.length).toBeGreaterThanOrEqual(1);
+      expect(rewinds.length).toBeLessThanOrEqual(r.perception!.pushes! - 1);
+      expect(new Set(rewinds.map((e) => e.step)).size).toBe(rewinds.length);
       for (const t of result.ticks) expect(t.verdict).not.toBe('halt');
     } finally {
       r.close();
@@ -210,6 +216,6 @@ describe('push-t in the embedded runtime', () => {
     const after = (await run.arm.getObservation()).jointPositions;
     expect(Array.from(after).every(Number.isFinite)).toBe(true);
     // Each step moves the pusher by at most the action limit (plus the servo's lag and overshoot).
-    expect(Math.hypot(after[0]! - before[0]!, after[1]! - before[1]!)).toBeLessThan(4 * 0.03 * Math.SQRT2 + 0.02);
+    expect(Math.hypot(after[0]! - before[0]!, after[1]! - before[1]!)).toBeLessThan(4 * 0.06 * Math.SQRT2 + 0.02);
   });
 });
