@@ -1,7 +1,7 @@
 /**
  * Float64 rigid-body math for the robot model: 4x4 homogeneous transforms
  * stored row-major in a Float64Array(16), URDF roll-pitch-yaw, axis-angle
- * rotations and small vector helpers. Everything here allocates only where
+ * rotations, yaw quaternions and small vector helpers. Everything here allocates only where
  * the name says so (`make*`); the `*Into` forms write into a given output.
  */
 
@@ -151,4 +151,14 @@ export function rotationErrorVector(target: Transform, current: Transform): [num
 
 export function norm3(x: number, y: number, z: number): number {
   return Math.sqrt(x * x + y * y + z * z);
+}
+
+/** Quaternion (x, y, z, w) of a rotation by `yaw` rad about z. */
+export function yawToQuatXyzw(yaw: number): [number, number, number, number] {
+  return [0, 0, Math.sin(yaw / 2), Math.cos(yaw / 2)];
+}
+
+/** Yaw (rad) of a quaternion (x, y, z, w) that rotates about z only. */
+export function quatXyzwToYaw(q: ArrayLike<number>): number {
+  return 2 * Math.atan2(q[2]!, q[3]!);
 }

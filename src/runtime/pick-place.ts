@@ -22,6 +22,7 @@ import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
 import type { PlanGoal, Planner, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
 import type { Observation } from '../robot/arm';
+import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { BIN_HALF_m, CUBE_HALF_m, GRIPPER_OPEN_m } from '../sim/scenes/arm';
 import { pandaIk, pandaTcp } from '../sim/scenes/panda-kinematics';
 import { downwardPose } from '../sim/tasks/arm-common';
@@ -85,8 +86,6 @@ export const PICK_PLACE_GRAPH: TaskGraphInput = {
   maxRewinds: 2,
 };
 
-const yawToQuat = (yaw: number): [number, number, number, number] => [0, 0, Math.sin(yaw / 2), Math.cos(yaw / 2)];
-const quatToYaw = (q: readonly number[]): number => 2 * Math.atan2(q[2]!, q[3]!);
 
 export interface PickPlaceOptions {
   model: WorldModel;
@@ -123,7 +122,7 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
       id: key(d.id),
       label: d.id,
       latent,
-      pose: { position_m: d.position, orientation_xyzw: yawToQuat(d.yaw_rad ?? 0), frameId: 'world' },
+      pose: { position_m: d.position, orientation_xyzw: yawToQuatXyzw(d.yaw_rad ?? 0), frameId: 'world' },
       confidence: Math.min(1, d.pixels / FULL_CONFIDENCE_PIXELS),
     }));
     stats.sightings += seen.length;
@@ -148,7 +147,7 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
       }
       if (!record.inView) stats.resolvedOutOfView++;
       // The hand takes its yaw above the cube (fingers across two faces) and keeps it until it hovers above the cube again.
-      if (t.object === 'cube' && (yaw === undefined || subgoalId === 'above-cube')) yaw = graspYaw(quatToYaw(record.pose.orientation_xyzw));
+      if (t.object === 'cube' && (yaw === undefined || subgoalId === 'above-cube')) yaw = graspYaw(quatXyzwToYaw(record.pose.orientation_xyzw));
       const p = record.pose.position_m.map((v, i) => v + t.offset_m[i]!);
       const q = state.proprio!;
       const ik = pandaIk(downwardPose(p, yaw ?? graspYaw(0)), q.subarray(0, 7), { iterations: 200 });

@@ -32,6 +32,7 @@ import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
 import type { PlanGoal, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
 import type { CameraImage, Observation } from '../robot/arm';
+import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { PUSHT_BAR, PUSHT_PUSHER_REACH_m, PUSHT_STEM } from '../sim/scenes/push-t';
 import { wrapAngle } from '../sim/scenes/xml';
 import { blockCom, choosePush, CLEAR_RADIUS_m, ORBIT_m, PUSHT_TOLERANCE, routeClear, type BlockPose, type Push } from '../sim/tasks/push-t';
@@ -101,8 +102,6 @@ export const PUSH_T_GRAPH: TaskGraphInput = {
   maxRewinds: 100,
 };
 
-const yawToQuat = (yaw: number): [number, number, number, number] => [0, 0, Math.sin(yaw / 2), Math.cos(yaw / 2)];
-const quatToYaw = (q: readonly number[]): number => 2 * Math.atan2(q[2]!, q[3]!);
 
 /** The block's pose in the top camera's RGB-D frame, or undefined when it is not seen. */
 export function perceiveBlock(image: CameraImage, camera: CameraModel): (BlockPose & { pixels: number }) | undefined {
@@ -153,7 +152,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
     const b = perceiveBlock(img, o.camera.model);
     if (!b) return [];
     stats.sightings++;
-    return [{ id: key, label: 'tblock', latent, pose: { position_m: [b.x, b.y, PUSH_T_OBJECTS[0]!.half_m], orientation_xyzw: yawToQuat(b.yaw), frameId: 'world' }, confidence: Math.min(1, b.pixels / FULL_CONFIDENCE_PIXELS) }];
+    return [{ id: key, label: 'tblock', latent, pose: { position_m: [b.x, b.y, PUSH_T_OBJECTS[0]!.half_m], orientation_xyzw: yawToQuatXyzw(b.yaw), frameId: 'world' }, confidence: Math.min(1, b.pixels / FULL_CONFIDENCE_PIXELS) }];
   };
 
   const block = (): BlockPose & { inView: boolean } => {
@@ -162,7 +161,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
     if (r.confidence < MIN_CONFIDENCE) {
       throw new PushTError(`push-t: the T block was last seen ${(now_s - r.lastSeen_s).toFixed(1)} s ago; its remembered pose is too uncertain to push from (confidence ${r.confidence.toFixed(2)})`);
     }
-    return { x: r.pose.position_m[0]!, y: r.pose.position_m[1]!, yaw: quatToYaw(r.pose.orientation_xyzw), inView: r.inView };
+    return { x: r.pose.position_m[0]!, y: r.pose.position_m[1]!, yaw: quatXyzwToYaw(r.pose.orientation_xyzw), inView: r.inView };
   };
   const pusherOf = (state: PlanState): [number, number] => {
     const q = state.proprio;
