@@ -103,7 +103,7 @@ function rotations(p: BlockPose, err: number): Push[] {
   const c = Math.cos(p.yaw), sn = Math.sin(p.yaw);
   const down: [number, number] = [sn, -c];
   const com = blockCom(p);
-  const travel_m = 0.02 + Math.min(0.05, 0.06 * Math.abs(err));
+  const travel_m = 0.02 + Math.min(0.1, 0.12 * Math.abs(err));
   const a: Push = { contact: toWorld(p, s * lx, top), direction: down, travel_m };
   const b: Push = { contact: toWorld(p, -s * lx, bottom), direction: [-down[0], -down[1]], travel_m };
   return -(down[0] * com[0] + down[1] * com[1]) >= 0 ? [a, b] : [b, a];
