@@ -14,9 +14,9 @@
  *  - arm tasks: joint-target deltas (7 joints + gripper), actuator target = q + a;
  *  - push-t: pusher position-target deltas (pusher_x, pusher_y), target = q + a;
  *  - two-rooms: the point mass's velocity, m/s.
- * push-t succeeds on the T block's pose: a state model of the pusher runs it
- * with the block located in the top camera's RGB-D frame (src/runtime/push-t.ts),
- * a pixel model from `jepa train` on the frames alone.
+ * push-t succeeds on the T block's pose: the block is located in the top
+ * camera's RGB-D frame (src/runtime/push-t.ts) for a state model of the pusher
+ * and for a pixel model from `jepa train` alike.
  */
 import { resolve } from 'node:path';
 import type { WorldModel } from '../addon/types';
@@ -48,6 +48,7 @@ import { cameraModelOf } from '../sim/camera';
 import { placeId, recallPlace, rememberPlace } from './places';
 import { holdArmWhileGripping, pickPlaceWiring, type PickPlaceWiring } from './pick-place';
 import { pushTWiring } from './push-t';
+import type { BlockPose } from '../sim/tasks/push-t';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
@@ -60,10 +61,11 @@ export class EmbeddedTaskError extends Error {
  */
 export const STATE_MODEL_TASKS = ['reach', 'two-rooms', 'pick-place', 'push-t'] as const satisfies readonly TaskName[];
 /**
- * Tasks whose objects the runtime perceives and remembers when it plans with a state model
- * (src/runtime/pick-place.ts, src/runtime/push-t.ts): the camera perception reads and its frame size
- * (pick-place: the cube's top face spans ~50 pixels at 192; push-t: the T's about 300 at 128), and
- * whether a pixel model may run the task on its frames instead.
+ * Tasks whose objects the runtime perceives and remembers (src/runtime/pick-place.ts,
+ * src/runtime/push-t.ts): the camera perception reads and its frame size (pick-place: the cube's top
+ * face spans ~50 pixels at 192; push-t: the T's about 300 at 128; a pixel model's input is that frame
+ * scaled to its own size), and whether a pixel model may plan the task (push-t: its waypoints'
+ * goal latents are frames rendered from the perceived block pose with the pusher there).
  */
 const PERCEIVED_OBJECT_TASKS: Partial<Record<TaskName, { camera: string; imageSize: number; pixelModels: boolean }>> = {
   'pick-place': { camera: 'front', imageSize: 192, pixelModels: false },
@@ -449,8 +451,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       `task '${o.task}' runs on a state-space model of the arm with the objects located by RGB-D perception; model '${model.config.name}' has a ${enc.kind} encoder (no pixel model for ${o.task} exists yet)`,
     );
   }
-  /** Perception of the objects runs for a state model; a pixel model sees them in its own frames. */
-  const perceived = seeing !== undefined && !pixels;
+  const perceived = seeing !== undefined;
   const imageSize = perceived ? seeing.imageSize : enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;
   const S = spec.proprioJoints.length;
@@ -479,8 +480,10 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     if (!pixels) return Float32Array.from(obs.jointPositions);
     const img = obs.images[camera];
     if (!img) throw new EmbeddedTaskError(`task '${o.task}': no '${camera}' image in the observation for model '${model.config.name}'`);
-    const out = new Float32Array(3 * imageSize * imageSize);
-    imageToChw(img, imageSize, out, 0, `${camera} camera`);
+    // The rendered frame scaled (area average) to the encoder's input size where perception renders it larger.
+    const size = enc.imageSize;
+    const out = new Float32Array(3 * size * size);
+    imageToChw(img, size, out, 0, `${camera} camera`);
     return out;
   };
   /** The observation the arm would give in another simulator state (the simulator is restored). */
@@ -522,7 +525,18 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       if (o.task === 'push-t') {
         const goalImage = goalObs.images[view.name];
         if (!goalImage) throw new EmbeddedTaskError(`task 'push-t': the goal observation has no '${view.name}' image`);
-        const wiring = pushTWiring({ model, memory, camera: view, goalImage, scope });
+        const encodeWaypoint = async (positions: Float32Array, block: BlockPose): Promise<Float32Array> => {
+          if (!pixels) return model.encode(positions, 1);
+          // What the camera would see with the pusher at the waypoint and the block where perception has it.
+          const saved = env.sim.getState();
+          setJoints(env.sim, ['block_x', 'block_y', 'block_yaw'], [block.x, block.y, block.yaw]);
+          setJoints(env.sim, spec.proprioJoints, positions);
+          env.sim.forward();
+          const imagined = env.sim.getState();
+          env.sim.setState(saved);
+          return model.encode(encoderInput(await observationOf(imagined)), 1);
+        };
+        const wiring = pushTWiring({ encodeWaypoint, memory, camera: view, goalImage, scope });
         perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
         if (o.hierarchy === 'auto') {
           hierarchical = true;

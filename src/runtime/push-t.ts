@@ -26,7 +26,6 @@
  * This module owns that wiring (object spec, sub-goals, resolvers, checks, the
  * perception stage); embedded.ts plugs it into the loop.
  */
-import type { WorldModel } from '../addon/types';
 import type { ObjectSighting } from '../memory/records';
 import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
@@ -110,7 +109,11 @@ export function perceiveBlock(image: CameraImage, camera: CameraModel): (BlockPo
 }
 
 export interface PushTOptions {
-  model: WorldModel;
+  /**
+   * The goal latent of a pusher waypoint, given the block pose perception believes: a state model
+   * encodes the position itself, a pixel model the frame it would see there (rendered from that belief).
+   */
+  encodeWaypoint(positions: Float32Array, block: BlockPose): Promise<Float32Array>;
   memory: WorldMemory;
   /** The fixed camera perception reads (RGB-D), with its calibrated pose. */
   camera: { name: string; model: CameraModel };
@@ -224,7 +227,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
           target = pusher;
       }
       const positions = Float32Array.from(target);
-      return { latent: await o.model.encode(positions, 1), proprio: { target: positions, weights: Float32Array.from([1, 1]) } };
+      return { latent: await o.encodeWaypoint(positions, b), proprio: { target: positions, weights: Float32Array.from([1, 1]) } };
     },
     checks: {
       cleared: (s) => {

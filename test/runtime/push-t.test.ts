@@ -3,7 +3,8 @@
  * through the shield, recorded model actions, the guardrails against the
  * task's own policies, the goal pose read from the goal frame, a whole
  * episode of a fitted state model of the pusher with the block located by
- * perception, and one short episode of an untrained pixel model.
+ * perception, and one short episode of an untrained pixel model on the same
+ * perception and task graph.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorldModel } from '../../src/addon/types';
@@ -160,7 +161,7 @@ describe('push-t in the embedded runtime', () => {
           env.sim.setState(saved);
         }
       };
-      const wiring = pushTWiring({ model, memory, camera, goalImage: goalFrame(), scope: 'test' });
+      const wiring = pushTWiring({ encodeWaypoint: (p) => model.encode(p, 1), memory, camera, goalImage: goalFrame(), scope: 'test' });
       const g = env.goal!.block_pose;
       expect(Math.hypot(wiring.goal.x - g[0]!, wiring.goal.y - g[1]!)).toBeLessThan(0.003);
       expect(Math.abs(Math.atan2(Math.sin(wiring.goal.yaw - g[2]!), Math.cos(wiring.goal.yaw - g[2]!)))).toBeLessThan(0.07);
@@ -170,8 +171,8 @@ describe('push-t in the embedded runtime', () => {
       env.sim.setState(hidden);
       const empty = env.observe().images.top!;
       env.sim.setState(saved);
-      expect(() => pushTWiring({ model, memory, camera, goalImage: empty, scope: 'test' })).toThrow(PushTError);
-      expect(() => pushTWiring({ model, memory, camera, goalImage: empty, scope: 'test' })).toThrow(/not visible in the goal frame of the 'top' camera/);
+      expect(() => pushTWiring({ encodeWaypoint: (p) => model.encode(p, 1), memory, camera, goalImage: empty, scope: 'test' })).toThrow(PushTError);
+      expect(() => pushTWiring({ encodeWaypoint: (p) => model.encode(p, 1), memory, camera, goalImage: empty, scope: 'test' })).toThrow(/not visible in the goal frame of the 'top' camera/);
     } finally {
       memory.close();
       env.close();
@@ -206,13 +207,17 @@ describe('push-t in the embedded runtime', () => {
     }
   });
 
-  it('runs a short episode of an untrained pixel model through the loop', async () => {
+  it('runs a short episode of an untrained pixel model through the loop, with the same perception and task graph', async () => {
+    // Its waypoint goals are frames rendered from the perceived block pose with the pusher there; its input the 128-px frame scaled to 16 px.
+    expect(run.hierarchical).toBe(true);
     const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 4 });
     const before = Float64Array.from((await run.arm.getObservation()).jointPositions);
     const result = await loop.runEpisode();
     expect(result.steps).toBe(4);
     expect(result.ticks).toHaveLength(4);
     for (const t of result.ticks) expect(t.verdict).not.toBe('halt');
+    expect(run.perception!.sightings).toBe(4);
+    expect(result.ticks.every((t) => t.subgoal !== undefined)).toBe(true);
     const after = (await run.arm.getObservation()).jointPositions;
     expect(Array.from(after).every(Number.isFinite)).toBe(true);
     // Each step moves the pusher by at most the action limit (plus the servo's lag and overshoot).
