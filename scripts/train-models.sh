@@ -59,7 +59,7 @@ for task in "${tasks[@]}"; do
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
   if [ "$task" = reach-pixels ] || [ "$task" = push-t-pixels ]; then
-    echo "runs/$task holds the $task attempt; not installed in models/ (it misses its target: models/README.md)"
+    echo "runs/$task holds the $task model; not installed in models/ (models/README.md says why)"
     continue
   fi
   mkdir -p "models/$task.new"
