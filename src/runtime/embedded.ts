@@ -47,8 +47,8 @@ import { WorldMemory } from '../memory/world-memory';
 import { cameraModelOf } from '../sim/camera';
 import { placeId, recallPlace, rememberPlace } from './places';
 import { holdArmWhileGripping, pickPlaceWiring, type PickPlaceWiring } from './pick-place';
-import { pushTWiring } from './push-t';
-import type { BlockPose } from '../sim/tasks/push-t';
+import { pushTWiring, type PushTWiring } from './push-t';
+import { BLOCK_JOINTS, type BlockPose } from '../sim/tasks/push-t';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
@@ -521,6 +521,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     if (!o.memory) memory.beginEpisode(`${o.task}-${o.seed}`, env.sim.time, `${o.task} seed ${o.seed}`);
     const view = { name: seeing.camera, model: cameraModelOf(env.sim, seeing.camera) };
     const scope = `${o.task}/${o.seed}/${Date.now().toString(36)}`;
+    let wiring: PickPlaceWiring | PushTWiring;
     try {
       if (o.task === 'push-t') {
         const goalImage = goalObs.images[view.name];
@@ -529,26 +530,23 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
           if (!pixels) return model.encode(positions, 1);
           // What the camera would see with the pusher at the waypoint and the block where perception has it.
           const saved = env.sim.getState();
-          setJoints(env.sim, ['block_x', 'block_y', 'block_yaw'], [block.x, block.y, block.yaw]);
+          setJoints(env.sim, BLOCK_JOINTS, [block.x, block.y, block.yaw]);
           setJoints(env.sim, spec.proprioJoints, positions);
           env.sim.forward();
           const imagined = env.sim.getState();
           env.sim.setState(saved);
           return model.encode(encoderInput(await observationOf(imagined)), 1);
         };
-        const wiring = pushTWiring({ encodeWaypoint, memory, camera: view, goalImage, scope });
-        perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
-        if (o.hierarchy === 'auto') {
-          hierarchical = true;
-          planner = new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 });
-        }
+        wiring = pushTWiring({ encodeWaypoint, memory, camera: view, goalImage, scope });
       } else {
-        const wiring = pickPlaceWiring({ model, memory, camera: view, scope });
-        perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
-        if (o.hierarchy === 'auto') {
-          hierarchical = true;
-          planner = holdArmWhileGripping(new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 }), { squeeze_m: GRIPPER_DELTA_m });
-        }
+        wiring = pickPlaceWiring({ model, memory, camera: view, scope });
+      }
+      perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
+      if (o.hierarchy === 'auto') {
+        hierarchical = true;
+        const graph = new TaskGraphPlanner(receding, wiring.graph, wiring.resolvers, { stepsPerCall: 1 });
+        // The arm holds still while its fingers close and squeezes while it carries; the pusher needs neither.
+        planner = o.task === 'pick-place' ? holdArmWhileGripping(graph, { squeeze_m: GRIPPER_DELTA_m }) : graph;
       }
     } catch (e) {
       if (!o.memory) memory.close();

@@ -34,7 +34,7 @@ import type { CameraImage, Observation } from '../robot/arm';
 import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { PUSHT_BAR, PUSHT_PUSHER_REACH_m, PUSHT_STEM } from '../sim/scenes/push-t';
 import { wrapAngle } from '../sim/scenes/xml';
-import { blockCom, choosePush, CLEAR_RADIUS_m, ORBIT_m, PUSHT_TOLERANCE, routeClear, type BlockPose, type Push } from '../sim/tasks/push-t';
+import { blockCom, choosePush, CLEAR_RADIUS_m, ORBIT_m, orbitDirection, PUSHT_TOLERANCE, routeClear, type BlockPose, type Push } from '../sim/tasks/push-t';
 
 /** The task cannot go on (the block never seen, or lost from view too long): the loop ends the episode with it. */
 export class PushTError extends Error {
@@ -176,18 +176,13 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
     return [Math.max(-r, Math.min(r, p[0]!)), Math.max(-r, Math.min(r, p[1]!))];
   };
   const dist = (a: readonly number[], b: readonly number[]) => Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!);
-  const reachable = (p: readonly number[]) => Math.abs(p[0]!) <= PUSHT_PUSHER_REACH_m && Math.abs(p[1]!) <= PUSHT_PUSHER_REACH_m;
 
   /** Next waypoint around the clearing circle towards the push's contact point (up to ORBIT_STEP_rad). */
   const orbitWaypoint = (b: BlockPose, pusher: [number, number]): [number, number] => {
     const com = blockCom(b);
     const a0 = Math.atan2(pusher[1] - com[1], pusher[0] - com[0]);
     const da = wrapAngle(Math.atan2(push.contact[1] - com[1], push.contact[0] - com[0]) - a0);
-    if (orbitSign === 0) {
-      // The short way round, unless the circle leaves the pusher's reach that way and not the other.
-      const ahead = (sign: number) => [com[0] + Math.cos(a0 + sign * 0.6) * ORBIT_m, com[1] + Math.sin(a0 + sign * 0.6) * ORBIT_m];
-      orbitSign = reachable(ahead(Math.sign(da) || 1)) || !reachable(ahead(-(Math.sign(da) || 1))) ? Math.sign(da) || 1 : -(Math.sign(da) || 1);
-    }
+    if (orbitSign === 0) orbitSign = orbitDirection(b, pusher, push.contact);
     const left = orbitSign * da >= 0 ? Math.abs(da) : 2 * Math.PI - Math.abs(da);
     const a = a0 + orbitSign * Math.min(left, ORBIT_STEP_rad);
     return clampReach([com[0] + Math.cos(a) * ORBIT_m, com[1] + Math.sin(a) * ORBIT_m]);

@@ -13,7 +13,8 @@ import { wrapAngle } from '../scenes/xml';
 import { clampToCtrlRange, getJoints, setJoints, stateWith, type EpisodeSetup, type GoalState, type Policy, type Task, type TaskSpec } from './types';
 
 export const PUSHT_TOLERANCE = { position_m: 0.02, angle_rad: 0.2 } as const;
-const BLOCK_JOINTS = ['block_x', 'block_y', 'block_yaw'] as const;
+/** The block's planar joints, in the order of BlockPose (x, y, yaw). */
+export const BLOCK_JOINTS = ['block_x', 'block_y', 'block_yaw'] as const;
 const PUSHER_JOINTS = ['pusher_x', 'pusher_y'] as const;
 /** Centre of mass of the T in its own frame (equal-mass bar and stem). */
 const COM_LOCAL = [0, 0.015] as const;
@@ -155,6 +156,19 @@ export function routeClear(p: BlockPose, pusher: ArrayLike<number>, contact: Arr
 const ROUTE_CLEAR_rad = 0.5;
 
 /**
+ * Which way (+1 counter-clockwise, -1 clockwise) to walk round the block's clearing circle from
+ * `pusher` to `contact`: the short way, unless the circle leaves the pusher's reach that way and
+ * not the other.
+ */
+export function orbitDirection(p: BlockPose, pusher: ArrayLike<number>, contact: ArrayLike<number>): 1 | -1 {
+  const com = blockCom(p);
+  const a0 = Math.atan2(pusher[1]! - com[1], pusher[0]! - com[0]);
+  const short = wrapAngle(Math.atan2(contact[1]! - com[1], contact[0]! - com[0]) - a0) >= 0 ? 1 : -1;
+  const ahead = (sign: number) => [com[0] + Math.cos(a0 + sign * 0.6) * ORBIT_m, com[1] + Math.sin(a0 + sign * 0.6) * ORBIT_m];
+  return reachable(ahead(short), 0) || !reachable(ahead(-short), 0) ? short : (-short as 1 | -1);
+}
+
+/**
  * Approach-and-push controller (pusher position targets). Each cycle it
  * picks a push (`choosePush`), walks around the block to the contact point,
  * and pushes for a few steps.
@@ -218,10 +232,7 @@ export class PushTScript implements Policy {
         const da = wrapAngle(a1 - a0);
         if (!routeClear(p, pusher, contact)) {
           // Orbit the block on a circle that clears it, the short way round unless that is blocked.
-          if (this.orbitSign === 0) {
-            const ahead = (sign: number) => [com[0] + Math.cos(a0 + sign * 0.6) * ORBIT_m, com[1] + Math.sin(a0 + sign * 0.6) * ORBIT_m];
-            this.orbitSign = reachable(ahead(Math.sign(da)), 0) || !reachable(ahead(-Math.sign(da)), 0) ? Math.sign(da) : -Math.sign(da);
-          }
+          if (this.orbitSign === 0) this.orbitSign = orbitDirection(p, pusher, contact);
           const a = rPusher < CLEAR_RADIUS_m + 0.01 ? a0 + this.orbitSign * 0.2 : a0 + this.orbitSign * 0.6;
           target = [com[0] + Math.cos(a) * ORBIT_m, com[1] + Math.sin(a) * ORBIT_m];
         } else {
