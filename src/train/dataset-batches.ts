@@ -14,6 +14,12 @@
  * or, for position-target arms whose model acts in steps away from the
  * current joints, those commands minus the joint positions they were given
  * at ('delta': a_t - q_t, one joint position per action dim).
+ *
+ * A coarse-time-step model (the high level of a hierarchy) trains on windows
+ * at a stride: with stride k each model step spans k dataset steps, its
+ * observations are every k-th frame and its action is the mean of the k
+ * applied commands it spans (for velocity commands, the one constant velocity
+ * that covers the same displacement).
  */
 import type { CheckpointConfig } from '../model/config';
 import { Xoshiro128 } from '../model/checkpoint';
@@ -52,20 +58,31 @@ export class WindowDataset {
     readonly proprioSize: number,
     readonly proprioNames: readonly string[],
     readonly task: string,
+    /** Dataset steps per model step. */
+    readonly stride: number,
   ) {}
 
   /**
    * Reads every episode of `dirs` (one dataset or several of the same task) into memory and lists
-   * the windows of `steps` transitions.
+   * the windows of `steps` transitions (of `stride` dataset steps each).
    */
-  static async load(dirs: string | readonly string[], config: CheckpointConfig, steps: number, camera?: string, actionForm: ActionForm = 'applied'): Promise<WindowDataset> {
+  static async load(
+    dirs: string | readonly string[],
+    config: CheckpointConfig,
+    steps: number,
+    camera?: string,
+    actionForm: ActionForm = 'applied',
+    stride = 1,
+  ): Promise<WindowDataset> {
+    if (!Number.isInteger(stride) || stride < 1) throw new RangeError(`WindowDataset.load: stride must be an integer >= 1, got ${stride}`);
+    if (stride > 1 && actionForm !== 'applied') throw new RangeError("WindowDataset.load: a stride above 1 averages applied commands; 'delta' actions cannot be strided");
     const list = typeof dirs === 'string' ? [dirs] : dirs;
     if (list.length === 0) throw new RangeError('WindowDataset.load: no dataset folder given');
     let first: WindowDataset | undefined;
     const episodes: EpisodeData[] = [];
     const windows: [number, number][] = [];
     for (const dir of list) {
-      const d = await WindowDataset.loadOne(dir, config, steps, camera, actionForm);
+      const d = await WindowDataset.loadOne(dir, config, steps, camera, actionForm, stride);
       if (first) {
         const why =
           d.kind !== first.kind || d.inputSize !== first.inputSize ? 'its observations differ in kind or size'
@@ -80,12 +97,16 @@ export class WindowDataset {
       for (const [e, s] of d.windows) windows.push([e + episodes.length, s]);
       episodes.push(...d.episodes);
     }
-    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.task);
+    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.task, stride);
   }
 
-  private static async loadOne(dir: string, config: CheckpointConfig, steps: number, camera: string | undefined, actionForm: ActionForm): Promise<WindowDataset> {
+  private static async loadOne(dir: string, config: CheckpointConfig, steps: number, camera: string | undefined, actionForm: ActionForm, stride: number): Promise<WindowDataset> {
     const reader = DatasetReader.open(dir);
     const m = reader.manifest;
+    // A strided model's time step is stride dataset steps: its config must say so, or the runtime would step it at the wrong rate.
+    if (stride > 1 && config.frameskip !== m.frameskip * stride) {
+      throw new DatasetModelMismatchError(dir, `a stride of ${stride} over frameskip ${m.frameskip} needs model.frameskip ${m.frameskip * stride}, it is ${config.frameskip}`);
+    }
     const enc = config.encoder;
     const P = m.proprioNames.length;
     if (actionForm === 'delta' && m.actionDim > P) throw new DatasetModelMismatchError(dir, `'delta' actions need a joint position per action dim; actions have ${m.actionDim} dims, proprio ${P} values`);
@@ -119,10 +140,10 @@ export class WindowDataset {
       }
       const e = episodes.length;
       episodes.push({ obs, proprio: ep.proprio.slice(), actions, length: ep.length });
-      for (let s = 0; s + steps <= ep.length; s++) windows.push([e, s]);
+      for (let s = 0; s + steps * stride <= ep.length; s++) windows.push([e, s]);
     }
-    if (windows.length === 0) throw new DatasetModelMismatchError(dir, `no episode has ${steps} transitions`);
-    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, m.task);
+    if (windows.length === 0) throw new DatasetModelMismatchError(dir, `no episode has ${steps * stride} transitions`);
+    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, m.task, stride);
   }
 
   /** Per proprio entry, the mean and standard deviation over every observation (std floored at 1e-6). */
@@ -178,6 +199,7 @@ export class WindowDataset {
     const T = this.steps;
     const A = this.actionDim;
     const P = this.proprioSize;
+    const k = this.stride;
     const frames = new Float32Array((T + 1) * B * this.inputSize);
     const actions = new Float32Array(T * B * A);
     const proprio = new Float32Array((T + 1) * B * P);
@@ -185,10 +207,17 @@ export class WindowDataset {
       const [e, s] = this.windows[w]!;
       const ep = this.episodes[e]!;
       for (let t = 0; t <= T; t++) {
-        this.writeObs(ep, s + t, frames, (t * B + b) * this.inputSize);
-        proprio.set(ep.proprio.subarray((s + t) * P, (s + t + 1) * P), (t * B + b) * P);
+        const f = s + t * k;
+        this.writeObs(ep, f, frames, (t * B + b) * this.inputSize);
+        proprio.set(ep.proprio.subarray(f * P, (f + 1) * P), (t * B + b) * P);
       }
-      for (let t = 0; t < T; t++) actions.set(ep.actions.subarray((s + t) * A, (s + t + 1) * A), (t * B + b) * A);
+      for (let t = 0; t < T; t++) {
+        const out = (t * B + b) * A;
+        for (let i = 0; i < k; i++) {
+          const from = (s + t * k + i) * A;
+          for (let j = 0; j < A; j++) actions[out + j] += ep.actions[from + j]! / k;
+        }
+      }
     });
     return { batch: B, steps: T, inputSize: this.inputSize, actionDim: A, frames, actions, proprio, proprioSize: P };
   }

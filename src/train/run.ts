@@ -44,6 +44,24 @@ export const trainConfigSchema = z.strictObject({
   batchSize: z.number().int().min(2).default(32),
   /** Transitions per training window (T); the rollout uses up to this many steps. */
   windowSteps: z.number().int().positive().default(3),
+  /**
+   * Dataset steps per model step (1: the dataset's own). A coarse-time-step model for the high level of
+   * a hierarchy uses k > 1: every k-th frame, the mean of the k applied commands as its action, and
+   * model.frameskip = k × the dataset's frameskip.
+   */
+  timeStride: z.number().int().positive().default(1),
+  /**
+   * Start from another checkpoint's tensors: those whose names begin with one of `prefixes` are loaded
+   * (same shapes required). With objective.freezeEncoder and proprioWeight 0 the loaded encoder and
+   * proprio head stay as they are, so the new model shares that checkpoint's latent space (a high-level
+   * model over a low-level model's latents trains only its predictor).
+   */
+  init: z
+    .strictObject({
+      checkpoint: z.string().min(1),
+      prefixes: z.array(z.string().min(1)).min(1).default(['encoder.']),
+    })
+    .optional(),
   seed: z.number().int().nonnegative().default(0),
   /** Observations the per-epoch collapse diagnostics encode. */
   diagnosticFrames: z.number().int().min(2).default(512),
@@ -74,6 +92,9 @@ export function parseTrainConfig(json: unknown, file: string): { train: TrainCon
     throw new TrainConfigError(file, [`camera: '${r.data.camera}' differs from model.camera '${model.camera}'; give one`]);
   }
   if (r.data.camera !== undefined) model.camera = r.data.camera;
+  if (r.data.timeStride > 1 && r.data.actions !== 'applied') {
+    throw new TrainConfigError(file, [`timeStride: a stride of ${r.data.timeStride} averages applied commands; it needs actions: 'applied', not '${r.data.actions}'`]);
+  }
   return { train: r.data, model };
 }
 
@@ -119,6 +140,36 @@ export interface TrainRunOptions {
   onEpoch?: (r: EpochReport) => void;
 }
 
+/**
+ * Overwrites the tensors of `weights` whose names begin with one of `prefixes` by those of the
+ * checkpoint in `dir`; returns the hash of its weights file (recorded as provenance).
+ */
+async function initTensors(weights: Map<string, Float32Array>, dir: string, prefixes: readonly string[], configFile: string): Promise<{ sha256: string }> {
+  const file = path.join(dir, 'model.safetensors');
+  if (!existsSync(file)) throw new TrainConfigError(configFile, [`init.checkpoint: no model.safetensors in '${dir}'`]);
+  const st = await readSafetensors(file);
+  const problems: string[] = [];
+  let loaded = 0;
+  for (const [name, value] of weights) {
+    if (!prefixes.some((p) => name.startsWith(p))) continue;
+    const entry = st.entries.find((e) => e.name === name);
+    if (!entry) {
+      problems.push(`init.checkpoint: '${dir}' has no tensor '${name}'`);
+      continue;
+    }
+    const src = st.float32(name);
+    if (src.length !== value.length) {
+      problems.push(`init.checkpoint: '${name}' has ${src.length} values in '${dir}', the model needs ${value.length}`);
+      continue;
+    }
+    value.set(src);
+    loaded++;
+  }
+  if (loaded === 0 && problems.length === 0) problems.push(`init.prefixes: no tensor of the model begins with ${prefixes.map((p) => `'${p}'`).join(' or ')}`);
+  if (problems.length > 0) throw new TrainConfigError(configFile, problems);
+  return { sha256: sha256(await fsp.readFile(file)) };
+}
+
 function sha256(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -144,11 +195,12 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
   // One dataset: the hash of its manifest; several: the hash of their manifest hashes, in order.
   const manifestHashes = dirs.map((d) => sha256(readFileSync(path.join(d, MANIFEST_FILE))));
   const datasetSha256 = manifestHashes.length === 1 ? manifestHashes[0]! : sha256(manifestHashes.join('\n'));
-  const data = await WindowDataset.load(dirs, modelConfig, train.windowSteps, train.camera, train.actions);
+  const data = await WindowDataset.load(dirs, modelConfig, train.windowSteps, train.camera, train.actions, train.timeStride);
 
   const stateFile = path.join(o.out, 'train-state.json');
   let startEpoch = 0;
   let weights = initWeights(modelConfig, train.seed);
+  const init = train.init ? await initTensors(weights, train.init.checkpoint, train.init.prefixes, o.configFile) : undefined;
   let resume: z.infer<typeof stateSchema> | null = null;
   if (existsSync(stateFile)) {
     let stateJson: unknown;
@@ -166,7 +218,8 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
     startEpoch = resume.epoch;
   }
   const proprioDim = modelConfig.proprio?.dim ?? 0;
-  if (!resume && train.objective.proprioWeight > 0 && proprioDim > 0) {
+  const headLoaded = train.init?.prefixes.some((p) => 'proprio_head.weight'.startsWith(p)) ?? false;
+  if (!resume && !headLoaded && train.objective.proprioWeight > 0 && proprioDim > 0) {
     // Start the head at the data's mean: zero weights, bias = mean (joint angles sit far from 0: a
     // Panda's elbow near -2.2 rad). A randomly initialised head starts several std off on every
     // entry, and the quickest way to shrink that error is to shrink the latent: the encoder collapses.
@@ -232,6 +285,7 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
         git_commit: gitCommit(),
         epoch: String(epoch + 1),
         step: String(trainer.step),
+        ...(init ? { init_checkpoint: train.init!.checkpoint, init_checkpoint_sha256: init.sha256 } : {}),
       },
     });
     await writeSafetensors(path.join(o.out, 'optimizer.safetensors'), trainer.stateTensors(), { step: String(trainer.step) });
