@@ -7,6 +7,9 @@
  * so the runtime runs it exactly as it runs a flat one. When the current
  * latent (or the high-level prediction up to the sub-goal) is already within
  * `directDistance` of the goal, the low level plans to the goal itself.
+ * The high level plans toward the whole goal (its proprio target too, where
+ * it has one); `subgoalOf` turns a predicted latent into the low level's goal
+ * (say, adding the joints a proprio head decodes from it).
  */
 import { z } from 'zod';
 import type { WorldModel } from '../addon/types';
@@ -47,12 +50,14 @@ export class LatentSubgoalPlanner implements Planner {
    * @param highModel the coarse world model (same latent space as the low level).
    * @param high a planner over highModel (CEM or MPPI built on it).
    * @param low the low-level planner (over the fine model).
+   * @param subgoalOf the low level's goal for a sub-goal latent (default: the latent alone).
    */
   constructor(
     private readonly highModel: WorldModel,
     private readonly high: Planner,
     private readonly low: Planner,
     options: LatentSubgoalOptions,
+    private readonly subgoalOf: (latent: Float32Array) => PlanGoal | Promise<PlanGoal> = (latent) => ({ latent }),
   ) {
     this.o = parseWith(latentSubgoalOptionsSchema, options, 'latent sub-goal planner options');
     if (this.o.subgoalStep > high.horizon) {
@@ -94,7 +99,7 @@ export class LatentSubgoalPlanner implements Planner {
     // High level: plan macro actions from the current latent toward the goal.
     const F = Math.min(state.z0.length / L, dims.historyLength);
     const highState: PlanState = { z0: state.z0.subarray(state.z0.length - F * L) };
-    const highGoal: PlanGoal = { latent: goal.latent };
+    const highGoal: PlanGoal = goal.proprio ? { latent: goal.latent, proprio: goal.proprio } : { latent: goal.latent };
     const hr = await this.high.plan(highState, highGoal, this.o.highBudget, {
       warmStart: this.o.warmStartHigh ? this.highWarm : undefined,
       signal: options.signal,
@@ -117,7 +122,7 @@ export class LatentSubgoalPlanner implements Planner {
     for (let t = 0; t < k && !direct; t++) {
       direct = latentDistance(traj.subarray(t * L, (t + 1) * L), goal.latent, metric) <= this.o.directDistance;
     }
-    const lowGoal: PlanGoal = direct ? goal : { latent: traj.slice((k - 1) * L, k * L) };
+    const lowGoal: PlanGoal = direct ? goal : await this.subgoalOf(traj.slice((k - 1) * L, k * L));
     const lr = await this.low.plan(state, lowGoal, budget, options);
     const total = performance.now() - t0;
     const rollout = lr.trace.rollout_ms + hr.trace.rollout_ms;

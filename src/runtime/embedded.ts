@@ -2,7 +2,8 @@
  * The embedded simulator's tasks wired into the control loop: for each task,
  * the arm (SimArm), the action adapter (model action ↔ shield command ↔
  * actuator targets), the guardrails (config/safety/sim-*.yaml), the planner
- * (CEM in a receding horizon, optionally under a task graph), and the world
+ * (CEM in a receding horizon, optionally under a task graph, or under latent
+ * sub-goals from a coarse-time-step model of the same latents), and the world
  * model — a checkpoint given with --model, or a linear state-space model
  * fitted on the spot from random exploration on training seeds (system
  * identification; the pixel JEPA models of `jepa train` replace it once
@@ -26,7 +27,7 @@ import { createReferenceModel } from '../addon/reference';
 import { isNativeAddonNotFound } from '../addon/native';
 import type { CheckpointConfig } from '../model/config';
 import { SurpriseMonitor } from '../perception/surprise';
-import { CemPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type PlanState, type Planner } from '../planning/index';
+import { CemPlanner, LatentSubgoalPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type PlanState, type Planner } from '../planning/index';
 import { imageToChw } from '../perception/preprocess';
 import type { Arm, Observation } from '../robot/arm';
 import type { SimState } from '../sim/mujoco';
@@ -359,7 +360,13 @@ export interface EmbeddedRunOptions {
   seed: number;
   mode: 'train' | 'eval';
   model: WorldModel;
-  hierarchy: 'auto' | 'flat';
+  /**
+   * 'auto': the task's graph of sub-goals where it has one; 'flat': none; 'latent': sub-goals predicted by
+   * `highModel`, a coarse-time-step model over the same latents (tasks whose goal is a frame or a state).
+   */
+  hierarchy: Hierarchy;
+  /** With hierarchy 'latent': the high level's model (its frameskip a multiple of the model's, same encoder). */
+  highModel?: WorldModel;
   samples?: number;
   horizon?: number;
   maxIterations?: number;
@@ -388,6 +395,13 @@ export interface EmbeddedRun {
   close(): void;
 }
 
+export type Hierarchy = 'auto' | 'flat' | 'latent';
+
+/** Plan steps the high level of a latent hierarchy looks ahead (each `highModel.frameskip` simulator steps). */
+const HIGH_HORIZON = 10;
+/** The high level's iterations per tick (the tick's budget goes to the low level). */
+const HIGH_ITERATIONS = 4;
+
 /** The flat planner of every backend: CEM over the model in a receding horizon, with the guardrails' barrier terms. */
 function recedingPlanner(
   model: WorldModel,
@@ -398,6 +412,18 @@ function recedingPlanner(
   /** Scale (rad or m) of the decoded-joints goal term; absent: latent distance only. */
   jointGoalScale?: number,
 ): RecedingHorizon {
+  return new RecedingHorizon(cemPlanner(model, w, guardrails, period_s, o, jointGoalScale), { executeSteps: 1 });
+}
+
+/** CEM over `model` (one plan step = period_s) with the guardrails' barrier terms and, given a scale, the decoded-joints goal term. */
+function cemPlanner(
+  model: WorldModel,
+  w: TaskWiring,
+  guardrails: Guardrails,
+  period_s: number,
+  o: { horizon?: number; samples?: number; plannerSeed?: number; seed: number },
+  jointGoalScale?: number,
+): CemPlanner {
   const barrier = model.dims.proprioDim < w.guardedJoints ? [] : guardrailBarrierTerms(guardrails, {
     stepDuration_s: period_s,
     proprioJointColumns: Array.from({ length: w.guardedJoints }, (_, i) => i),
@@ -405,7 +431,7 @@ function recedingPlanner(
     distanceBand_m: 0.03,
     positionBand: w.positionBand,
   });
-  const cem = new CemPlanner(
+  return new CemPlanner(
     model,
     {
       horizon: o.horizon ?? 8,
@@ -426,7 +452,23 @@ function recedingPlanner(
     },
     barrier,
   );
-  return new RecedingHorizon(cem, { executeSteps: 1 });
+}
+
+/** Simulator steps of the model per high-level step of a latent hierarchy, after checking the two models fit together. */
+function highModelStride(task: TaskName, model: WorldModel, high: WorldModel | undefined, perceived: boolean): number {
+  if (!high) throw new EmbeddedTaskError(`hierarchy 'latent' needs a high-level model (--high-model DIR)`);
+  if (perceived) {
+    throw new EmbeddedTaskError(`task '${task}' takes its sub-goals from perceived objects (its task graph); hierarchy 'latent' is for tasks whose goal is a frame or a state`);
+  }
+  const why =
+    high.dims.latentSize !== model.dims.latentSize ? `its latent has ${high.dims.latentSize} values, the model's ${model.dims.latentSize}`
+    : high.dims.actionDim !== model.dims.actionDim ? `it takes ${high.dims.actionDim}-dim actions, the model ${model.dims.actionDim}`
+    : high.dims.proprioDim !== model.dims.proprioDim ? `its proprio head decodes ${high.dims.proprioDim} values, the model's ${model.dims.proprioDim}`
+    : high.config.frameskip % model.config.frameskip !== 0 || high.config.frameskip <= model.config.frameskip
+      ? `its frameskip ${high.config.frameskip} is not a multiple (> 1) of the model's ${model.config.frameskip}`
+    : undefined;
+  if (why) throw new EmbeddedTaskError(`high-level model '${high.config.name}' does not fit model '${model.config.name}': ${why}`);
+  return high.config.frameskip / model.config.frameskip;
 }
 
 const guardrailCache = new Map<string, Guardrails>();
@@ -471,6 +513,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   if (model.dims.actionDim !== w.actionLimit.length) {
     throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
   }
+  const stride = o.hierarchy === 'latent' ? highModelStride(o.task, model, o.highModel, seeing !== undefined) : 1;
   // The checks above run before the simulator starts, so a refused model leaves nothing open.
   const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: pixels || perceived || (o.render ?? false), depth: perceived, imageSize, realtime: o.realtime ?? false });
   const env = arm.env!;
@@ -614,6 +657,23 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       );
     }
   }
+  if (o.hierarchy === 'latent') {
+    const high = o.highModel!;
+    // One latent space: the high model must encode what the model encodes (it was trained on its frozen encoder).
+    const input = encoderInput(goalObs);
+    const [a, b] = [await model.encode(input, 1), await high.encode(input, 1)];
+    const gap = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+    if (!(gap <= 1e-3 * (1 + a.reduce((m, v) => Math.max(m, Math.abs(v)), 0)))) {
+      arm.close();
+      throw new EmbeddedTaskError(
+        `high-level model '${high.config.name}' encodes the goal frame ${gap.toPrecision(3)} away from model '${model.config.name}': ` +
+          `it must share its encoder (train it with init.checkpoint set to that model and objective.freezeEncoder)`,
+      );
+    }
+    const highCem = cemPlanner(high, w, guardrails, period_s * stride, { ...o, horizon: HIGH_HORIZON, plannerSeed: (o.plannerSeed ?? o.seed) + 1 }, jointGoal ? w.jointGoalScale : undefined);
+    planner = new LatentSubgoalPlanner(high, highCem, receding, { subgoalStep: 1, highBudget: { maxIterations: HIGH_ITERATIONS } }, goalOf);
+    hierarchical = true;
+  }
   const stages: LoopStages = {
     arm,
     model,
@@ -627,7 +687,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     isSuccess: () => env.isSuccess(),
     surprise: new SurpriseMonitor({ metric: 'l2' }),
     episodeId: `${o.task}-${o.seed}`,
-    plannerName: hierarchical ? 'task-graph/cem' : 'cem',
+    plannerName: o.hierarchy === 'latent' ? 'latent-subgoals/cem' : hierarchical ? 'task-graph/cem' : 'cem',
   };
   return {
     stages,

@@ -8,7 +8,7 @@ import type { WorldModel } from '../addon/types';
 import type { WorldMemory } from '../memory/world-memory';
 import { TRAIN_SEEDS } from '../sim/tasks/seeds';
 import type { TaskName } from '../sim/tasks/types';
-import { createEmbeddedRun, evalSeeds } from './embedded';
+import { createEmbeddedRun, evalSeeds, type Hierarchy } from './embedded';
 import type { TaskProgress } from '../planning/index';
 import { ControlLoop, type EpisodeResult, type TickRecord } from './loop';
 
@@ -17,7 +17,9 @@ export interface EvalOptions {
   model: WorldModel;
   episodes: number;
   mode: 'train' | 'eval';
-  hierarchy: 'auto' | 'flat';
+  hierarchy: Hierarchy;
+  /** With hierarchy 'latent': the coarse-time-step model of the high level. */
+  highModel?: WorldModel;
   maxIterations: number;
   planTime_ms: number;
   samples: number;
@@ -96,6 +98,7 @@ export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress
       mode: o.mode,
       model: o.model,
       hierarchy: o.hierarchy,
+      highModel: o.highModel,
       samples: o.samples,
       horizon: o.horizon,
       realtime: o.realtime,
@@ -184,9 +187,9 @@ export function summaryTable(rows: readonly TaskSummary[]): string {
  * trajectories sampled every `every` ticks, for the report.
  */
 export async function recordEpisode(
-  o: Pick<EvalOptions, 'task' | 'model' | 'hierarchy' | 'maxIterations' | 'planTime_ms' | 'samples' | 'horizon'> & { seed: number; every?: number; imageSize?: number },
+  o: Pick<EvalOptions, 'task' | 'model' | 'hierarchy' | 'highModel' | 'maxIterations' | 'planTime_ms' | 'samples' | 'horizon'> & { seed: number; every?: number; imageSize?: number },
 ): Promise<import('./report').EpisodeFrames> {
-  const run = await createEmbeddedRun({ task: o.task, seed: o.seed, mode: 'eval', model: o.model, hierarchy: o.hierarchy, samples: o.samples, horizon: o.horizon, render: true, imageSize: o.imageSize ?? 96 });
+  const run = await createEmbeddedRun({ task: o.task, seed: o.seed, mode: 'eval', model: o.model, hierarchy: o.hierarchy, highModel: o.highModel, samples: o.samples, horizon: o.horizon, render: true, imageSize: o.imageSize ?? 96 });
   const every = o.every ?? 8;
   const L = o.model.dims.latentSize;
   const observed: number[] = [];

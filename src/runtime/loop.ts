@@ -84,6 +84,7 @@ export interface TickRecord {
   reasons: readonly string[];
   overrun: boolean;
   surprise?: { error: number; zScore: number | null; level: string | null };
+  /** The active sub-goal: a task graph's sub-goal id; under latent sub-goals 'latent', or 'goal' when planning to the goal itself. */
   subgoal?: string;
   /** Energy trace of this tick's plan (best so far per iteration). */
   energyTrace: number[];
@@ -260,6 +261,8 @@ export class ControlLoop {
       overrun,
       ...(surprise ? { surprise: { error: surprise.error, zScore: surprise.zScore, level: surprise.activeLevel } } : {}),
       ...(plan.subgoal?.id ? { subgoal: plan.subgoal.id } : {}),
+      // A latent sub-goal has no name: 'goal' when the low level planned to the goal itself.
+      ...(plan.subgoal?.kind === 'latentSubgoal' ? { subgoal: plan.subgoal.direct ? 'goal' : 'latent' } : {}),
       energyTrace: plan.trace.iterations.map((it) => it.bestSoFar),
     };
   }

@@ -56,3 +56,60 @@ describe('pixel models on the embedded simulator', () => {
     model.dispose();
   });
 });
+
+describe('latent sub-goals from a coarse-time-step model on the embedded simulator', () => {
+  // The task's own time step (25 simulator steps), and one five times as long.
+  const low = parseCheckpointConfig({ ...cnn, frameskip: 25 });
+  const coarse = parseCheckpointConfig({ ...cnn, name: 'two-rooms-high-untrained', frameskip: 125, predictor: { kind: 'mlp', hiddenDims: [24] } });
+  /** A high-level model over `low`'s latents: its encoder tensors copied, its own predictor. */
+  const highOver = (low: Map<string, Float32Array>, seed: number) => {
+    const t = initWeights(coarse, seed);
+    for (const [k, v] of low) if (k.startsWith('encoder.')) t.set(k, v.slice());
+    return t;
+  };
+
+  it('plans each tick toward the high level’s next predicted latent', async () => {
+    const lowTensors = initWeights(low, 1);
+    const model = await modelFromCheckpoint({ config: low, tensors: lowTensors });
+    const high = await modelFromCheckpoint({ config: coarse, tensors: highOver(lowTensors, 2) });
+    const run = await createEmbeddedRun({ task: 'two-rooms', seed: EVAL_SEEDS.start, mode: 'eval', model, highModel: high, hierarchy: 'latent', samples: 32, horizon: 4 });
+    try {
+      expect(run.hierarchical).toBe(true);
+      expect(run.stages.plannerName).toBe('latent-subgoals/cem');
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 });
+      const t = await loop.tick();
+      expect(t.subgoal).toBe('latent');
+      // low-level iterations plus the high level's 4
+      expect(t.iterations).toBeGreaterThan(4);
+    } finally {
+      run.close();
+      model.dispose();
+      high.dispose();
+    }
+  });
+
+  it('refuses a high-level model that is missing, of another time step or encoder, or a task with perceived objects', async () => {
+    const lowTensors = initWeights(low, 1);
+    const model = await modelFromCheckpoint({ config: low, tensors: lowTensors });
+    const sameStep = parseCheckpointConfig({ ...coarse, frameskip: 25 });
+    const models = {
+      sameStep: await modelFromCheckpoint({ config: sameStep, tensors: highOver(lowTensors, 2) }),
+      notMultiple: await modelFromCheckpoint({ config: parseCheckpointConfig({ ...coarse, frameskip: 60 }), tensors: highOver(lowTensors, 2) }),
+      otherEncoder: await modelFromCheckpoint({ config: coarse, tensors: initWeights(coarse, 7) }),
+      good: await modelFromCheckpoint({ config: coarse, tensors: highOver(lowTensors, 2) }),
+    };
+    const run = (highModel: WorldModel | undefined, task: 'two-rooms' | 'push-t' = 'two-rooms') =>
+      createEmbeddedRun({ task, seed: EVAL_SEEDS.start, mode: 'eval', model, highModel, hierarchy: 'latent', samples: 8, horizon: 2 });
+    try {
+      await expect(run(undefined)).rejects.toThrow(/hierarchy 'latent' needs a high-level model/);
+      await expect(run(models.sameStep)).rejects.toThrow(/frameskip 25 is not a multiple \(> 1\) of the model's 25/);
+      await expect(run(models.notMultiple)).rejects.toThrow(/frameskip 60 is not a multiple \(> 1\) of the model's 25/);
+      await expect(run(models.otherEncoder)).rejects.toThrow(EmbeddedTaskError);
+      await expect(run(models.otherEncoder)).rejects.toThrow(/encodes the goal frame .* away from model .*must share its encoder/);
+      await expect(run(models.good, 'push-t')).rejects.toThrow(/task 'push-t' takes its sub-goals from perceived objects/);
+    } finally {
+      model.dispose();
+      for (const m of Object.values(models)) m.dispose();
+    }
+  });
+});

@@ -11,14 +11,14 @@ import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
 import { shippedModel } from '../../model/registry';
-import { STATE_MODEL_TASKS, assertStateModelTask, fitStateModel, modelFromCheckpoint } from '../../runtime/embedded';
+import { STATE_MODEL_TASKS, assertStateModelTask, fitStateModel, modelFromCheckpoint, type Hierarchy } from '../../runtime/embedded';
 import { cpus } from 'node:os';
 import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summaryTable } from '../../runtime/evaluate';
 import { type EpisodeFrames, renderReport, writeReport } from '../../runtime/report';
 import { EVAL_SEEDS } from '../../sim/tasks/seeds';
 import { TaskName } from '../../sim/tasks/types';
 import { WorldMemory } from '../../memory/world-memory';
-import type { Command, CommandContext, FlagSpec } from '../command';
+import { CliUsageError, type Command, type CommandContext, type FlagSpec } from '../command';
 import { GoalJoints, runOnBackend } from './run-backends';
 
 const int = (name: string, min: number, max: number) =>
@@ -79,6 +79,22 @@ function progressPrinter(ctx: CommandContext, label: string): (p: EvalProgress) 
   };
 }
 
+const highModelFlag: FlagSpec = {
+  type: 'string',
+  description: 'Plan through latent sub-goals predicted by this coarse-time-step model (same encoder as the model) instead of the task graph.',
+};
+
+/** The hierarchy the flags ask for, and the high-level model it needs (the caller disposes of it). */
+async function hierarchyOf(
+  command: string,
+  o: { flat: boolean; 'high-model'?: string; backend: 'auto' | 'cpu' | 'reference' },
+): Promise<{ hierarchy: Hierarchy; highModel?: WorldModel }> {
+  const dir = o['high-model'];
+  if (dir === undefined) return { hierarchy: o.flat ? 'flat' : 'auto' };
+  if (o.flat) throw new CliUsageError(command, '--flat and --high-model exclude each other: --high-model plans through latent sub-goals');
+  return { hierarchy: 'latent', highModel: await loadModel(dir, { backend: o.backend }) };
+}
+
 function runOptions(o: z.infer<z.ZodObject<typeof sharedSchema>>) {
   return { maxIterations: o.iterations, planTime_ms: o['plan-ms'], samples: o.samples, horizon: o.horizon };
 }
@@ -93,6 +109,7 @@ const runSchema = z.object({
   seed: int('--seed', 0, 2 ** 31 - 1).default(0),
   episodes: int('--episodes', 1, 1000).default(1),
   flat: z.boolean().default(false),
+  'high-model': z.string().min(1).optional(),
   realtime: z.boolean().default(false),
   memory: z.string().min(1).optional(),
   positionals: z.tuple([]),
@@ -110,6 +127,7 @@ export const runCommand: Command<typeof runSchema> = {
     seed: { type: 'string', description: 'First training seed of the episodes.', defaultText: '0' },
     episodes: { type: 'string', description: 'Episodes to run.', defaultText: '1' },
     flat: { type: 'boolean', description: 'Plan without the hierarchy (no task graph).' },
+    'high-model': highModelFlag,
     realtime: { type: 'boolean', description: 'Pace the simulator to the wall clock (a planning overrun then holds the arm).' },
     memory: { type: 'string', description: 'SQLite file of the persistent memory (decisions, shield and surprise events, task progress).' },
     ...sharedFlags,
@@ -117,6 +135,7 @@ export const runCommand: Command<typeof runSchema> = {
   schema: runSchema,
   async run(o, ctx) {
     if (o.robot !== 'sim') {
+      if (o['high-model'] !== undefined) throw new CliUsageError('run', `--high-model runs on the embedded simulator only, not with --robot ${o.robot}`);
       const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
       try {
         return await runOnBackend(
@@ -128,11 +147,12 @@ export const runCommand: Command<typeof runSchema> = {
         memory?.close();
       }
     }
+    const { hierarchy, highModel } = await hierarchyOf('run', o);
     const model = await resolveModel(o.task, o.model, o.backend, ctx);
     const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
     try {
       const summary = await evaluateTask(
-        { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy: o.flat ? 'flat' : 'auto', realtime: o.realtime, memory, ...runOptions(o) },
+        { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy, highModel, realtime: o.realtime, memory, ...runOptions(o) },
         progressPrinter(ctx, o.task),
       );
       printSummaries([summary], o.json, ctx);
@@ -140,6 +160,7 @@ export const runCommand: Command<typeof runSchema> = {
     } finally {
       memory?.close();
       model.dispose();
+      highModel?.dispose();
     }
     return 0;
   },
@@ -150,6 +171,7 @@ const evalSchema = z.object({
   task: TaskName,
   episodes: int('--episodes', 1, 1000).default(20),
   flat: z.boolean().default(false),
+  'high-model': z.string().min(1).optional(),
   positionals: z.tuple([]),
 });
 
@@ -160,14 +182,20 @@ export const evalCommand: Command<typeof evalSchema> = {
     task: { type: 'string', description: `Task: ${TaskName.options.join(' | ')}.` },
     episodes: { type: 'string', description: 'Evaluation episodes (seeds 1000000…).', defaultText: '20' },
     flat: { type: 'boolean', description: 'Plan without the hierarchy.' },
+    'high-model': highModelFlag,
     ...sharedFlags,
   },
   schema: evalSchema,
   async run(o, ctx) {
+    const { hierarchy, highModel } = await hierarchyOf('eval', o);
     const model = await resolveModel(o.task, o.model, o.backend, ctx);
-    const summary = await evaluateTask({ task: o.task, model, episodes: o.episodes, mode: 'eval', hierarchy: o.flat ? 'flat' : 'auto', ...runOptions(o) }, progressPrinter(ctx, o.task));
-    printSummaries([summary], o.json, ctx);
-    model.dispose();
+    try {
+      const summary = await evaluateTask({ task: o.task, model, episodes: o.episodes, mode: 'eval', hierarchy, highModel, ...runOptions(o) }, progressPrinter(ctx, o.task));
+      printSummaries([summary], o.json, ctx);
+    } finally {
+      model.dispose();
+      highModel?.dispose();
+    }
     return 0;
   },
 };
