@@ -2,9 +2,9 @@
 # Reproduces the shipped model(s) under models/<task>/: collects each task's
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
-#   bash scripts/train-models.sh [two-rooms|pick-place|reach|push-t|reach-pixels|push-t-state ...]
+#   bash scripts/train-models.sh [two-rooms|pick-place|reach|push-t|reach-pixels|push-t-pixels ...]
 # (default: two-rooms, pick-place, reach and push-t, the ones shipped; reach-pixels and
-# push-t-state rerun the recorded alternatives of models/README.md into runs/)
+# push-t-pixels rerun the recorded attempts of models/README.md)
 # The output replaces models/<task>/ only when training finished; the
 # optimizer state and train-state.json stay in runs/<task>/ for resuming.
 set -euo pipefail
@@ -33,14 +33,13 @@ collect_pick_place() {
   jepa collect --task pick-place --episodes 150 --policy scripted --seed 3000 --image-size 16 --out data/pick-place-scripted
   echo data/pick-place-random,data/pick-place-scripted
 }
-collect_push_t_state() {
+collect_push_t() {
   # A state-vector JEPA of the pusher (its two joint positions in): the frames are not used, so they are kept small.
   jepa collect --task push-t --episodes 150 --policy random --seed 0 --image-size 16 --out data/push-t-state-random
   jepa collect --task push-t --episodes 200 --policy scripted --seed 2000 --image-size 16 --out data/push-t-state-scripted
   echo data/push-t-state-random,data/push-t-state-scripted
 }
-collect_push_t() {
-  # A pixel model: the top camera's frames at 64 px.
+collect_push_t_pixels() {
   jepa collect --task push-t --episodes 80 --policy random --seed 0 --out data/push-t-random
   jepa collect --task push-t --episodes 100 --policy scripted --seed 2000 --out data/push-t-scripted
   echo data/push-t-random,data/push-t-scripted
@@ -55,11 +54,11 @@ for task in "${tasks[@]}"; do
     reach) data=$(collect_reach | tail -n 1) ;;
     reach-pixels) data=$(collect_reach_pixels | tail -n 1) ;;
     push-t) data=$(collect_push_t | tail -n 1) ;;
-    push-t-state) data=$(collect_push_t_state | tail -n 1) ;;
-    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, pick-place, reach, push-t, reach-pixels, push-t-state)" >&2; exit 2 ;;
+    push-t-pixels) data=$(collect_push_t_pixels | tail -n 1) ;;
+    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, pick-place, reach, push-t, reach-pixels, push-t-pixels)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
-  if [ "$task" = reach-pixels ] || [ "$task" = push-t-state ]; then
+  if [ "$task" = reach-pixels ] || [ "$task" = push-t-pixels ]; then
     echo "runs/$task holds the $task model; not installed in models/ (models/README.md says why)"
     continue
   fi
