@@ -2,8 +2,9 @@
 # Reproduces the shipped model(s) under models/<task>/: collects each task's
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
-#   bash scripts/train-models.sh [two-rooms|pick-place|reach|push-t|reach-pixels|push-t-pixels ...]
-# (default: two-rooms, pick-place, reach and push-t, the ones shipped; reach-pixels and
+#   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|reach-pixels|push-t-pixels ...]
+# (default: two-rooms, two-rooms-high, pick-place, reach and push-t, the ones shipped;
+# two-rooms-high trains over models/two-rooms' encoder, so it follows two-rooms; reach-pixels and
 # push-t-pixels rerun the recorded attempts of models/README.md)
 # The output replaces models/<task>/ only when training finished; the
 # optimizer state and train-state.json stay in runs/<task>/ for resuming.
@@ -46,16 +47,16 @@ collect_push_t_pixels() {
 }
 
 tasks=("$@")
-[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms pick-place reach push-t)
+[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms two-rooms-high pick-place reach push-t)
 for task in "${tasks[@]}"; do
   case "$task" in
-    two-rooms) data=$(collect_two_rooms | tail -n 1) ;;
+    two-rooms | two-rooms-high) data=$(collect_two_rooms | tail -n 1) ;;
     pick-place) data=$(collect_pick_place | tail -n 1) ;;
     reach) data=$(collect_reach | tail -n 1) ;;
     reach-pixels) data=$(collect_reach_pixels | tail -n 1) ;;
     push-t) data=$(collect_push_t | tail -n 1) ;;
     push-t-pixels) data=$(collect_push_t_pixels | tail -n 1) ;;
-    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, pick-place, reach, push-t, reach-pixels, push-t-pixels)" >&2; exit 2 ;;
+    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, reach-pixels, push-t-pixels)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
   if [ "$task" = reach-pixels ] || [ "$task" = push-t-pixels ]; then

@@ -1,8 +1,9 @@
 /**
  * The registry of shipped models: `models/<task>/` in the package holds a
  * checkpoint (config.json + model.safetensors) trained for an embedded task
- * by the command recorded beside it. The CLI uses a shipped model when the
- * user names none.
+ * by the command recorded beside it, and `models/<task>-high/` where a task
+ * ships the coarse-time-step model of a latent sub-goal hierarchy over it.
+ * The CLI uses a shipped model when the user names none.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,4 +16,9 @@ export const MODELS_DIR = resolve(new URL('../..', import.meta.url).pathname, 'm
 export function shippedModel(task: string, root = MODELS_DIR): string | undefined {
   const dir = resolve(root, task);
   return existsSync(resolve(dir, CONFIG_FILE)) && existsSync(resolve(dir, WEIGHTS_FILE)) ? dir : undefined;
+}
+
+/** The shipped high-level (coarse-time-step) checkpoint folder for a task, or undefined when none ships. */
+export function shippedHighModel(task: string, root = MODELS_DIR): string | undefined {
+  return shippedModel(`${task}-high`, root);
 }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { shippedModel } from '../../src/model/registry';
+import { shippedHighModel, shippedModel } from '../../src/model/registry';
 
 describe('shipped model registry', () => {
   it('finds a task folder only when it holds both checkpoint files', () => {
@@ -13,5 +13,10 @@ describe('shipped model registry', () => {
     writeFileSync(join(root, 'reach', 'model.safetensors'), '');
     expect(shippedModel('reach', root)).toBe(join(root, 'reach'));
     expect(shippedModel('push-t', root)).toBeUndefined();
+    expect(shippedHighModel('reach', root)).toBeUndefined();
+    mkdirSync(join(root, 'reach-high'));
+    writeFileSync(join(root, 'reach-high', 'config.json'), '{}');
+    writeFileSync(join(root, 'reach-high', 'model.safetensors'), '');
+    expect(shippedHighModel('reach', root)).toBe(join(root, 'reach-high'));
   });
 });

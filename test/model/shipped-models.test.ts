@@ -5,20 +5,34 @@
  * `jepa train` writes (command, seed, dataset manifest hash, commit). The
  * arm's state models (pick-place, reach) also decode the joints from their
  * own latents closely enough to place a grasp, and the pusher's (push-t) its
- * position closely enough to reach a contact point.
+ * position closely enough to reach a contact point. two-rooms' high-level
+ * model keeps the low-level model's encoder and proprio head as they are.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/addon/index';
+import { readSafetensors } from '../../src/model/safetensors';
 import { PANDA_HOME_rad } from '../../src/sim/scenes/panda-kinematics';
 
 const shipped = readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
 
 describe('shipped models', () => {
-  it('ships pick-place, push-t, reach and two-rooms', () => {
-    expect(shipped.sort()).toEqual(['pick-place', 'push-t', 'reach', 'two-rooms']);
+  it('ships pick-place, push-t, reach and two-rooms, and the high-level model of two-rooms', () => {
+    expect(shipped.sort()).toEqual(['pick-place', 'push-t', 'reach', 'two-rooms', 'two-rooms-high']);
+  });
+
+  it('two-rooms-high: a coarser time step over the very encoder and proprio head of models/two-rooms', async () => {
+    const [low, high] = await Promise.all([readSafetensors(join('models', 'two-rooms', 'model.safetensors')), readSafetensors(join('models', 'two-rooms-high', 'model.safetensors'))]);
+    const shared = low.entries.map((e) => e.name).filter((n) => n.startsWith('encoder.') || n.startsWith('proprio_head.'));
+    expect(shared.length).toBeGreaterThan(0);
+    for (const name of shared) expect(Array.from(high.float32(name)), name).toEqual(Array.from(low.float32(name)));
+    expect(high.metadata.init_checkpoint).toBe('models/two-rooms');
+    expect(high.metadata.init_checkpoint_sha256).toBe(createHash('sha256').update(readFileSync(join('models', 'two-rooms', 'model.safetensors'))).digest('hex'));
+    const frameskip = (task: string) => (JSON.parse(readFileSync(join('models', task, 'config.json'), 'utf8')) as { frameskip: number }).frameskip;
+    expect(frameskip('two-rooms-high') / frameskip('two-rooms')).toBe(5);
   });
 
   for (const task of shipped) {

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
-import { shippedModel } from '../../model/registry';
+import { shippedHighModel, shippedModel } from '../../model/registry';
 import { STATE_MODEL_TASKS, assertStateModelTask, fitStateModel, modelFromCheckpoint, type Hierarchy } from '../../runtime/embedded';
 import { cpus } from 'node:os';
 import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summaryTable } from '../../runtime/evaluate';
@@ -230,12 +230,21 @@ async function demoTasks(
   const episodes: EpisodeFrames[] = [];
   for (const task of DEMO_TASKS) {
     const model = await resolveModel(task, o.model, o.backend, ctx);
-    const variants: ('auto' | 'flat')[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
-    for (const hierarchy of variants) {
-      summaries.push(await evaluateTask({ task, model, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, `${task}${hierarchy === 'flat' ? ' (flat)' : ''}`)));
+    // A shipped high-level model is trained over the shipped model's encoder: it runs beside that one only.
+    const highDir = o.model ? undefined : shippedHighModel(task);
+    const highModel = highDir ? await loadModel(highDir, { backend: o.backend }) : undefined;
+    try {
+      const variants: Hierarchy[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
+      if (highModel) variants.push('latent');
+      for (const hierarchy of variants) {
+        const label = `${task}${hierarchy === 'flat' ? ' (flat)' : hierarchy === 'latent' ? ' (latent sub-goals)' : ''}`;
+        summaries.push(await evaluateTask({ task, model, highModel, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, label)));
+      }
+      if (reportPath) episodes.push(await recordEpisode({ task, model, seed: EVAL_SEEDS.start, hierarchy: 'auto', ...runOptions(o) }));
+    } finally {
+      model.dispose();
+      highModel?.dispose();
     }
-    if (reportPath) episodes.push(await recordEpisode({ task, model, seed: EVAL_SEEDS.start, hierarchy: 'auto', ...runOptions(o) }));
-    model.dispose();
   }
   if (reportPath) {
     const html = renderReport({
