@@ -216,7 +216,8 @@ function perceptionNote(): string {
   const model = (task: TaskName, what: string) => (shippedModel(task) ? `its shipped state-vector JEPA of the ${what} (models/${task})` : `the ${what}'s fitted state model`);
   return (
     `pick-place runs on ${model('pick-place', 'arm')} with the cube and bin located by RGB-D perception of the front camera and kept in memory; ` +
-    `push-t on ${model('push-t', 'pusher')} with the T block located in the top camera's RGB-D frame (its goal pose read from the goal frame). No pixel model ships for either (models/README.md has the attempts).`
+    `push-t on ${model('push-t', 'pusher')} with the T block located in the top camera's RGB-D frame (its goal pose read from the goal frame). No pixel model ships for either (models/README.md has the attempts). ` +
+    `two-rooms (latent sub-goals) plans over models/two-rooms-high, a coarse-time-step model over the two-rooms encoder, where it ships.`
   );
 }
 
