@@ -403,16 +403,8 @@ const HIGH_HORIZON = 10;
 const HIGH_ITERATIONS = 4;
 
 /** The flat planner of every backend: CEM over the model in a receding horizon, with the guardrails' barrier terms. */
-function recedingPlanner(
-  model: WorldModel,
-  w: TaskWiring,
-  guardrails: Guardrails,
-  period_s: number,
-  o: { horizon?: number; samples?: number; plannerSeed?: number; seed: number },
-  /** Scale (rad or m) of the decoded-joints goal term; absent: latent distance only. */
-  jointGoalScale?: number,
-): RecedingHorizon {
-  return new RecedingHorizon(cemPlanner(model, w, guardrails, period_s, o, jointGoalScale), { executeSteps: 1 });
+function recedingPlanner(...args: Parameters<typeof cemPlanner>): RecedingHorizon {
+  return new RecedingHorizon(cemPlanner(...args), { executeSteps: 1 });
 }
 
 /** CEM over `model` (one plan step = period_s) with the guardrails' barrier terms and, given a scale, the decoded-joints goal term. */
@@ -422,6 +414,7 @@ function cemPlanner(
   guardrails: Guardrails,
   period_s: number,
   o: { horizon?: number; samples?: number; plannerSeed?: number; seed: number },
+  /** Scale (rad or m) of the decoded-joints goal term; absent: latent distance only. */
   jointGoalScale?: number,
 ): CemPlanner {
   const barrier = model.dims.proprioDim < w.guardedJoints ? [] : guardrailBarrierTerms(guardrails, {
