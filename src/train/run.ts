@@ -141,6 +141,15 @@ export interface TrainRunOptions {
 }
 
 /**
+ * The hash a run records of its train config (and resumes only under): epochs is left out so a finished
+ * run can be extended by raising it, and timeStride at its default, so runs from before it existed keep
+ * their hash.
+ */
+export function trainConfigSha256(train: TrainConfig): string {
+  return sha256(JSON.stringify({ ...train, epochs: null, timeStride: train.timeStride === 1 ? undefined : train.timeStride }));
+}
+
+/**
  * Overwrites the tensors of `weights` whose names begin with one of `prefixes` by those of the
  * checkpoint in `dir`; returns the hash of its weights file (recorded as provenance).
  */
@@ -189,8 +198,7 @@ export async function runTraining(o: TrainRunOptions): Promise<EpochReport[]> {
     throw new TrainConfigError(o.configFile, [`not valid JSON: ${(e as Error).message}`]);
   }
   const { train, model: modelConfig } = parseTrainConfig(configJson, o.configFile);
-  // epochs is left out so a finished run can be extended by raising it.
-  const configSha256 = sha256(JSON.stringify({ ...train, epochs: null }));
+  const configSha256 = trainConfigSha256(train);
   const dirs = typeof o.data === 'string' ? [o.data] : [...o.data];
   // One dataset: the hash of its manifest; several: the hash of their manifest hashes, in order.
   const manifestHashes = dirs.map((d) => sha256(readFileSync(path.join(d, MANIFEST_FILE))));

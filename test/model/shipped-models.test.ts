@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/addon/index';
 import { readSafetensors } from '../../src/model/safetensors';
+import { parseTrainConfig, trainConfigSha256 } from '../../src/train/run';
 import { PANDA_HOME_rad } from '../../src/sim/scenes/panda-kinematics';
 
 const shipped = readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
@@ -47,6 +48,8 @@ describe('shipped models', () => {
       expect(report.name).toBe(recipe.model.name);
       expect(report.problems).toEqual([]);
       expect(report.metadata.command).toContain(`--config config/train/${task}.json`);
+      // The recipe in the repository is the one it was trained with (the run's hash of it, epochs aside).
+      expect(report.metadata.train_config_sha256).toBe(trainConfigSha256(parseTrainConfig(recipe, task).train));
       expect(report.metadata.dataset_manifest_sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(report.metadata.git_commit).toMatch(/^[0-9a-f]{40}$/);
       expect(report.metadata.seed).toBeDefined();
