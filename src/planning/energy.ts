@@ -318,11 +318,13 @@ export function rolloutCost(
   spec: EnergySpec,
   bounds: { low: Float32Array; high: Float32Array; weight: number } | undefined,
   previousAction: Float32Array | undefined,
+  /** The goal's latentWeight: scales the latent-distance terms. */
+  latentWeight = 1,
 ): RolloutCost {
   return {
     metric: spec.metric,
-    terminalWeight: spec.terminalWeight,
-    runningWeight: spec.runningWeight,
+    terminalWeight: spec.terminalWeight * latentWeight,
+    runningWeight: spec.runningWeight * latentWeight,
     actionMagnitudeWeight: spec.actionMagnitudeWeight,
     actionRateWeight: spec.actionRateWeight,
     previousAction,

@@ -220,7 +220,7 @@ export abstract class SamplingPlanner implements Planner {
       actions: this.actionsBuf,
       horizon: H,
       goal: goal.latent,
-      cost: rolloutCost(this.options.energy, this.bounds, state.previousAction),
+      cost: rolloutCost(this.options.energy, this.bounds, state.previousAction, goal.latentWeight),
       returnProprio: needsProprio || undefined,
       returnTrajectory: needsTrajectory || undefined,
       signal,

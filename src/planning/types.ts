@@ -34,6 +34,13 @@ export interface PlanGoal {
   /** Goal latent [latentSize]. */
   latent: Float32Array;
   /**
+   * Multiplies the latent-distance terms (terminal and running) for this goal
+   * (default 1; 0 scores the goal on goal.proprio and the extra terms alone,
+   * for a goal frame that shows more than the plan should reach, such as an
+   * object the plan is about to move).
+   */
+  latentWeight?: number;
+  /**
    * Optional target for the predicted proprioception (needs a model with a
    * proprio head): target [P]; weights [P] (default all 1; 0 ignores a dim).
    */
@@ -193,6 +200,9 @@ export function checkState(state: PlanState, dims: ModelDims): number {
 export function checkGoal(goal: PlanGoal, dims: ModelDims): void {
   if (goal === null || typeof goal !== 'object') throw new PlanInputError('goal', `must be an object with latent, got ${String(goal)}`);
   checkVector('goal.latent', goal.latent, dims.latentSize, `latentSize ${dims.latentSize}`);
+  if (goal.latentWeight !== undefined && !(typeof goal.latentWeight === 'number' && Number.isFinite(goal.latentWeight) && goal.latentWeight >= 0)) {
+    throw new PlanInputError('goal.latentWeight', `must be a finite number >= 0, got ${String(goal.latentWeight)}`);
+  }
   if (goal.proprio !== undefined) {
     if (dims.proprioDim <= 0) {
       throw new PlanInputError('goal.proprio', 'the model has no proprio head, so a proprio target cannot be evaluated; drop goal.proprio or load a model with one');

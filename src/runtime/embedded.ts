@@ -49,7 +49,6 @@ import { cameraModelOf } from '../sim/camera';
 import { placeId, recallPlace, rememberPlace } from './places';
 import { holdArmWhileGripping, pickPlaceWiring, type PickPlaceWiring } from './pick-place';
 import { pushTWiring, type PushTWiring } from './push-t';
-import { BLOCK_JOINTS, type BlockPose } from '../sim/tasks/push-t';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
@@ -65,8 +64,8 @@ export const STATE_MODEL_TASKS = ['reach', 'two-rooms', 'pick-place', 'push-t'] 
  * Tasks whose objects the runtime perceives and remembers (src/runtime/pick-place.ts,
  * src/runtime/push-t.ts): the camera perception reads and its frame size (pick-place: the cube's top
  * face spans ~50 pixels at 192; push-t: the T's about 300 at 128; a pixel model's input is that frame
- * scaled to its own size), and whether a pixel model may plan the task (push-t: its waypoints'
- * goal latents are frames rendered from the perceived block pose with the pusher there).
+ * scaled to its own size), and whether a pixel model may plan the task (push-t: its waypoints are
+ * scored on the pusher position the model's proprio head decodes from its predicted latents).
  */
 const PERCEIVED_OBJECT_TASKS: Partial<Record<TaskName, { camera: string; imageSize: number; pixelModels: boolean }>> = {
   'pick-place': { camera: 'front', imageSize: 192, pixelModels: false },
@@ -562,18 +561,10 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       if (o.task === 'push-t') {
         const goalImage = goalObs.images[view.name];
         if (!goalImage) throw new EmbeddedTaskError(`task 'push-t': the goal observation has no '${view.name}' image`);
-        const encodeWaypoint = async (positions: Float32Array, block: BlockPose): Promise<Float32Array> => {
-          if (!pixels) return model.encode(positions, 1);
-          // What the camera would see with the pusher at the waypoint and the block where perception has it.
-          const saved = env.sim.getState();
-          setJoints(env.sim, BLOCK_JOINTS, [block.x, block.y, block.yaw]);
-          setJoints(env.sim, spec.proprioJoints, positions);
-          env.sim.forward();
-          const imagined = env.sim.getState();
-          env.sim.setState(saved);
-          return model.encode(encoderInput(await observationOf(imagined)), 1);
-        };
-        wiring = pushTWiring({ encodeWaypoint, memory, camera: view, goalImage, scope });
+        const L = model.dims.latentSize;
+        const waypointGoal = async (positions: Float32Array, state: PlanState) =>
+          pixels ? { latent: state.z0.slice(state.z0.length - L), latentWeight: 0 } : { latent: await model.encode(positions, 1) };
+        wiring = pushTWiring({ waypointGoal, memory, camera: view, goalImage, scope });
       } else {
         wiring = pickPlaceWiring({ model, memory, camera: view, scope });
       }

@@ -110,10 +110,12 @@ export function perceiveBlock(image: CameraImage, camera: CameraModel): (BlockPo
 
 export interface PushTOptions {
   /**
-   * The goal latent of a pusher waypoint, given the block pose perception believes: a state model
-   * encodes the position itself, a pixel model the frame it would see there (rendered from that belief).
+   * The latent part of a pusher waypoint's goal (its proprio target, the waypoint, is added here).
+   * A state model encodes the position itself. A pixel model is scored on the pusher position its
+   * proprio head decodes and not on latent distance (latentWeight 0): a frame of the pusher at the
+   * waypoint would also show the block where it is now, and a push is there to move it.
    */
-  encodeWaypoint(positions: Float32Array, block: BlockPose): Promise<Float32Array>;
+  waypointGoal(positions: Float32Array, state: PlanState): Promise<Pick<PlanGoal, 'latent' | 'latentWeight'>>;
   memory: WorldMemory;
   /** The fixed camera perception reads (RGB-D), with its calibrated pose. */
   camera: { name: string; model: CameraModel };
@@ -222,7 +224,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
           target = pusher;
       }
       const positions = Float32Array.from(target);
-      return { latent: await o.encodeWaypoint(positions, b), proprio: { target: positions, weights: Float32Array.from([1, 1]) } };
+      return { ...(await o.waypointGoal(positions, state)), proprio: { target: positions, weights: Float32Array.from([1, 1]) } };
     },
     checks: {
       cleared: (s) => {

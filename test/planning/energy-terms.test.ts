@@ -132,6 +132,36 @@ describe('proprio goal', () => {
     expect(Math.abs(path[7 * 2 + 1])).toBeLessThan(0.1); // dim 1 ignored: the action penalty keeps it near 0
   });
 
+  it("a goal's latentWeight scales its latent terms: 0 lets goal.proprio alone drive a planner whose latent weights are on", async () => {
+    const model = pointMass(0.1, 1);
+    const plan = (latentWeight?: number) =>
+      new CemPlanner(model, { horizon: 8, samples: 128, seed: 1, energy: { terminalWeight: 1, runningWeight: 0.2, actionMagnitudeWeight: 0.001 } }).plan(
+        { z0: new Float32Array(2) },
+        { latent: Float32Array.from([-0.5, -0.5]), proprio: { target: Float32Array.from([0.4, 0.6]) }, ...(latentWeight === undefined ? {} : { latentWeight }) },
+        { maxIterations: 40 },
+      );
+    const end = async (latentWeight?: number) => {
+      const path = await predictedPath(model, (await plan(latentWeight)).actions, 8, new Float32Array(2));
+      return [path[7 * 2]!, path[7 * 2 + 1]!];
+    };
+    const [off, full, half] = [await end(0), await end(), await end(0.5)];
+    console.log(`latentWeight 0 / 1 / 0.5: end ${[off, full, half].map((p) => p.map((v) => v.toFixed(3)).join(",")).join(" / ")}`);
+    // Latent at weight 0: the proprio target is reached. Weight 1: the latent goal behind the start (weighted more, running terms too) holds it back.
+    expect(Math.hypot(off[0]! - 0.4, off[1]! - 0.6)).toBeLessThan(0.08);
+    expect(full[0]).toBeLessThan(0.1);
+    expect(half[0]).toBeGreaterThan(full[0]!);
+    expect(half[0]).toBeLessThan(off[0]!);
+  });
+
+  it('a negative or non-finite latentWeight is refused naming goal.latentWeight', async () => {
+    const cem = new CemPlanner(pointMass(0.1, 1), { horizon: 2, samples: 8 });
+    for (const latentWeight of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(cem.plan({ z0: new Float32Array(2) }, { latent: new Float32Array(2), latentWeight }, { maxIterations: 1 })).rejects.toThrow(
+        expect.objectContaining({ name: 'PlanInputError', field: 'goal.latentWeight' }),
+      );
+    }
+  });
+
   it('a proprio goal on a model without a proprio head is refused naming goal.proprio', async () => {
     const model = linearModel({ L: 2, A: 2, Wz: [0, 0, 0, 0], Wa: [1, 0, 0, 1], b: [0, 0] });
     const cem = new CemPlanner(model, { horizon: 2, samples: 8 });
