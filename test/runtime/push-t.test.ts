@@ -4,7 +4,7 @@
  * task's own policies, the goal pose read from the goal frame, a whole
  * episode of a fitted state model of the pusher with the block located by
  * perception, and one short episode of an untrained pixel model on the same
- * perception and task graph.
+ * perception and task graph (planning on the pusher position it decodes).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorldModel } from '../../src/addon/types';
@@ -208,11 +208,22 @@ describe('push-t in the embedded runtime', () => {
   });
 
   it('runs a short episode of an untrained pixel model through the loop, with the same perception and task graph', async () => {
-    // Its waypoint goals are frames rendered from the perceived block pose with the pusher there; its input the 128-px frame scaled to 16 px.
+    // Its input is the 128-px frame scaled to 16 px; its waypoints are scored on the pusher position it
+    // decodes, not on latent distance (a frame at the waypoint would also show the block not yet pushed).
     expect(run.hierarchical).toBe(true);
     const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 4 });
     const before = Float64Array.from((await run.arm.getObservation()).jointPositions);
-    const result = await loop.runEpisode();
+    const planned: { terminal: number; running: number; proprio: boolean }[] = [];
+    const rollout = model.rollout.bind(model);
+    model.rollout = (req) => {
+      if (req.horizon === 3) planned.push({ terminal: req.cost.terminalWeight, running: req.cost.runningWeight ?? 0, proprio: req.returnProprio === true });
+      return rollout(req);
+    };
+    const result = await loop.runEpisode().finally(() => {
+      model.rollout = rollout;
+    });
+    expect(planned.length).toBeGreaterThanOrEqual(4);
+    expect(planned.every((p) => p.terminal === 0 && p.running === 0 && p.proprio)).toBe(true);
     expect(result.steps).toBe(4);
     expect(result.ticks).toHaveLength(4);
     for (const t of result.ticks) expect(t.verdict).not.toBe('halt');

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
+import { readCheckpointConfig } from '../../model/checkpoint';
 import { shippedHighModel, shippedModel } from '../../model/registry';
 import { STATE_MODEL_TASKS, assertStateModelTask, fitStateModel, modelFromCheckpoint, type Hierarchy } from '../../runtime/embedded';
 import { cpus } from 'node:os';
@@ -212,11 +213,18 @@ const demoSchema = z.object({
 const DEMO_TASKS: readonly TaskName[] = STATE_MODEL_TASKS;
 
 /** How the demo's tasks with objects see them. */
-function perceptionNote(): string {
-  const model = (task: TaskName, what: string) => (shippedModel(task) ? `its shipped state-vector JEPA of the ${what} (models/${task})` : `the ${what}'s fitted state model`);
+async function perceptionNote(): Promise<string> {
+  const model = async (task: TaskName, what: string) => {
+    const dir = shippedModel(task);
+    if (!dir) return `the ${what}'s fitted state model`;
+    const config = await readCheckpointConfig(dir);
+    return config.encoder.kind === 'mlp'
+      ? `its shipped state-vector JEPA of the ${what} (models/${task})`
+      : `its shipped pixel JEPA of the ${what} (models/${task}, ${config.camera ?? 'main'} camera)`;
+  };
   return (
-    `pick-place runs on ${model('pick-place', 'arm')} with the cube and bin located by RGB-D perception of the front camera and kept in memory; ` +
-    `push-t on ${model('push-t', 'pusher')} with the T block located in the top camera's RGB-D frame (its goal pose read from the goal frame). No pixel model ships for either (models/README.md has the attempts). ` +
+    `pick-place runs on ${await model('pick-place', 'arm')} with the cube and bin located by RGB-D perception of the front camera and kept in memory; ` +
+    `push-t on ${await model('push-t', 'pusher')} with the T block located in the top camera's RGB-D frame (its goal pose read from the goal frame). ` +
     `two-rooms (latent sub-goals) plans over models/two-rooms-high, a coarse-time-step model over the two-rooms encoder, where it ships.`
   );
 }
@@ -256,7 +264,7 @@ async function demoTasks(
       episodes,
       notes: [
         'Models: --model when given, else the task\'s shipped model (models/<task>/), else a linear state-space model fitted on the spot from random exploration on training seeds (system identification).',
-        perceptionNote(),
+        await perceptionNote(),
       ],
     });
     writeReport(reportPath, html);
@@ -278,7 +286,7 @@ export const demoCommand: Command<typeof demoSchema> = {
   async run(o, ctx) {
     const summaries = await demoTasks(o, ctx, o['no-report'] ? undefined : o.report);
     printSummaries(summaries, o.json, ctx);
-    if (!o.json) ctx.log(perceptionNote());
+    if (!o.json) ctx.log(await perceptionNote());
     return 0;
   },
 };
