@@ -49,6 +49,7 @@ import { cameraModelOf } from '../sim/camera';
 import { placeId, recallPlace, rememberPlace } from './places';
 import { holdArmWhileGripping, pickPlaceWiring, type PickPlaceWiring } from './pick-place';
 import { pushTWiring, type PushTWiring } from './push-t';
+import { currentLatent } from '../planning/types';
 
 export class EmbeddedTaskError extends Error {
   override name = 'EmbeddedTaskError';
@@ -561,9 +562,9 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       if (o.task === 'push-t') {
         const goalImage = goalObs.images[view.name];
         if (!goalImage) throw new EmbeddedTaskError(`task 'push-t': the goal observation has no '${view.name}' image`);
-        const L = model.dims.latentSize;
+        // A pixel model's latent goal is unscored (latentWeight 0); its current latent fills the slot.
         const waypointGoal = async (positions: Float32Array, state: PlanState) =>
-          pixels ? { latent: state.z0.slice(state.z0.length - L), latentWeight: 0 } : { latent: await model.encode(positions, 1) };
+          pixels ? { latent: currentLatent(state.z0, model.dims.latentSize).slice(), latentWeight: 0 } : { latent: await model.encode(positions, 1) };
         wiring = pushTWiring({ waypointGoal, memory, camera: view, goalImage, scope });
       } else {
         wiring = pickPlaceWiring({ model, memory, camera: view, scope });
