@@ -5,12 +5,16 @@
  * [0, 1], per-kind keys among the violation kinds), teleports (a state jump
  * far beyond one step of motion) told apart from ordinary transitions with
  * AUROC > 0.9, an ordinary dataset refused, and the CLI printing one JSON line.
+ * The shipped push-t pixel model tells every kind of violation (the T block
+ * vanishing or jumping, the pusher passing through it) from ordinary pushing
+ * on clips from the evaluation seed range, AUROC >= 0.9.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/addon/index';
 import type { WorldModel } from '../../src/addon/types';
 import { saveCheckpoint } from '../../src/model/checkpoint';
 import { fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
@@ -81,5 +85,23 @@ describe('surprise AUROC on violation clips (two-rooms, fitted state model)', ()
     expect(out.auroc).toBeLessThanOrEqual(1);
     expect(out.clips).toBe(6);
     expect(out.checkpoint).toBe(modelDir);
+  }, 60_000);
+});
+
+describe('surprise AUROC on violation clips (push-t, shipped pixel model)', () => {
+  it('tells the block vanishing or jumping and the pusher passing through it from ordinary motion (AUROC >= 0.9)', async () => {
+    const dir = join(root, 'push-t-clips');
+    await collectViolations({ task: 'push-t', episodes: 12, out: dir, split: 'eval', seed: 1_000_000, imageSize: 64, cameras: ['top'] });
+    const pushT = await loadModel('models/push-t');
+    try {
+      const r = await evaluateSurprise(pushT, dir);
+      console.log(`push-t surprise: AUROC ${r.auroc.toFixed(3)} over ${r.clips} clips, per kind ${JSON.stringify(r.perKind)}`);
+      expect(r.clips).toBeGreaterThanOrEqual(9);
+      expect(Object.keys(r.perKind).sort()).toEqual(['pass-through', 'teleport', 'vanish']);
+      expect(r.auroc).toBeGreaterThanOrEqual(0.9);
+      for (const v of Object.values(r.perKind)) expect(v).toBeGreaterThanOrEqual(0.9);
+    } finally {
+      pushT.dispose();
+    }
   }, 60_000);
 });
