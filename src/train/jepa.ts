@@ -59,7 +59,11 @@ export const jepaOptionsSchema = z.strictObject({
    */
   stopGradient: z.boolean().default(true),
   optimizer: adamwOptionsSchema.default({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }),
-  /** Weight of the proprio-head loss (0: the head is not trained). */
+  /**
+   * Weight of the proprio-head loss (0: the head is not trained). On a pixel encoder keep it near the
+   * JEPA terms' weights: at 10 the push-t encoder learned the pusher alone and ignored the T block
+   * (hiding it barely moved the latent), at 1 it holds both (models/README.md, push-t).
+   */
   proprioWeight: z.number().min(0).default(0),
 });
 export type JepaOptions = z.infer<typeof jepaOptionsSchema>;
