@@ -91,7 +91,7 @@ describe('surprise AUROC on violation clips (two-rooms, fitted state model)', ()
 describe('surprise AUROC on violation clips (push-t, shipped pixel model)', () => {
   it('tells the block vanishing or jumping and the pusher passing through it from ordinary motion (AUROC >= 0.9)', async () => {
     const dir = join(root, 'push-t-clips');
-    await collectViolations({ task: 'push-t', episodes: 12, out: dir, split: 'eval', seed: 1_000_000, imageSize: 64, cameras: ['top'] });
+    await collectViolations({ task: 'push-t', episodes: 12, out: dir, split: 'eval', seed: 1_000_000, imageSize: 64 });
     const pushT = await loadModel('models/push-t');
     try {
       const r = await evaluateSurprise(pushT, dir);
