@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/addon/index';
 import { readSafetensors } from '../../src/model/safetensors';
 import { parseTrainConfig, trainConfigSha256 } from '../../src/train/run';
@@ -78,16 +78,31 @@ describe('shipped models', () => {
     }
   });
 
-  it('push-t: the pusher position decoded from the top camera frame is within 8 mm on average over its reach, 20 mm at worst', async () => {
+  describe('push-t pixel model', () => {
     // Frames as the runtime gives them: the 128-px top camera perception reads, scaled to the encoder's input.
-    // The shipped model is 6.2 / 15.5 mm off here. A fine-tune of it at proprio weight 10 decoded 3.3 / 9.4 mm
-    // and planned no better (27/40 each on validation seeds 90,000-90,039), so the limit is under the pusher's
-    // 15 mm radius on average rather than the last millimetre.
-    const model = await loadModel(join('models', 'push-t'));
-    const env = await SimEnv.create({ task: 'push-t', imageSize: 128, cameras: ['top'] });
-    try {
+    let model: Awaited<ReturnType<typeof loadModel>>;
+    let env: SimEnv;
+    let frame: Float32Array;
+    const encodeView = async (): Promise<Float32Array> => {
       const size = (model.config.encoder as { imageSize: number }).imageSize;
-      const frame = new Float32Array(3 * size * size);
+      imageToChw(env.observe().images.top!, size, frame, 0, 'top camera');
+      return model.encode(frame, 1);
+    };
+    beforeAll(async () => {
+      model = await loadModel(join('models', 'push-t'));
+      env = await SimEnv.create({ task: 'push-t', imageSize: 128, cameras: ['top'] });
+      const size = (model.config.encoder as { imageSize: number }).imageSize;
+      frame = new Float32Array(3 * size * size);
+    }, 60_000);
+    afterAll(() => {
+      env?.close();
+      model?.dispose();
+    });
+
+    it('decodes the pusher position from the top camera frame within 8 mm on average over its reach, 20 mm at worst', async () => {
+      // The shipped model is 6.2 / 15.5 mm off here. A fine-tune of it at proprio weight 10 decoded 3.3 / 9.4 mm
+      // and planned no better (27/40 each on validation seeds 90,000-90,039), so the limit is under the pusher's
+      // 15 mm radius on average rather than the last millimetre.
       const reach = 0.22;
       let worst = 0, sum = 0, n = 0;
       for (const seed of [90_000, 90_001]) {
@@ -96,8 +111,7 @@ describe('shipped models', () => {
           for (let k = 0; k <= 8; k++) {
             const q = [-reach + (2 * reach * i) / 8, -reach + (2 * reach * k) / 8];
             env.sim.setState(stateWith(env.sim, (sim) => setJoints(sim, ['pusher_x', 'pusher_y'], q), q));
-            imageToChw(env.observe().images.top!, size, frame, 0, 'top camera');
-            const back = await model.decodeProprio(await model.encode(frame, 1), 1);
+            const back = await model.decodeProprio(await encodeView(), 1);
             const e = Math.hypot(back[0]! - q[0]!, back[1]! - q[1]!);
             worst = Math.max(worst, e);
             sum += e;
@@ -108,26 +122,16 @@ describe('shipped models', () => {
       console.log(`push-t: pusher decoded from pixels ${(1000 * sum / n).toFixed(1)} mm off on average, ${(1000 * worst).toFixed(1)} mm at worst (${n} frames)`);
       expect(sum / n).toBeLessThan(0.008);
       expect(worst).toBeLessThan(0.02);
-    } finally {
-      env.close();
-      model.dispose();
-    }
-  }, 60_000);
+    }, 60_000);
 
-  it('push-t: the latent sees the T block, not only the pusher (moving or hiding the block moves it)', async () => {
-    // A world model blind to the block cannot notice it vanish or jump. At proprio weight 10 the
-    // head's loss drowns the JEPA terms and the encoder ignores the block (hiding it moved the
-    // latent 1e-5 per entry, moving the pusher 5 cm 0.35; models/README.md).
-    const model = await loadModel(join('models', 'push-t'));
-    const env = await SimEnv.create({ task: 'push-t', imageSize: 128, cameras: ['top'] });
-    try {
-      const size = (model.config.encoder as { imageSize: number }).imageSize;
+    it('sees the T block, not only the pusher (moving or hiding the block moves the latent)', async () => {
+      // A world model blind to the block cannot notice it vanish or jump. At proprio weight 10 the
+      // head's loss drowns the JEPA terms and the encoder ignores the block (hiding it moved the
+      // latent 1e-5 per entry, moving the pusher 5 cm 0.35; models/README.md).
       const D = model.dims.latentSize;
-      const frame = new Float32Array(3 * size * size);
-      const encode = async () => {
+      const encode = () => {
         env.sim.forward();
-        imageToChw(env.observe().images.top!, size, frame, 0, 'top camera');
-        return model.encode(frame, 1);
+        return encodeView();
       };
       const change = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + (v - b[i]!) ** 2, 0) / D;
       const block = ['block_x', 'block_y', 'block_yaw'], pusher = ['pusher_x', 'pusher_y'];
@@ -136,28 +140,30 @@ describe('shipped models', () => {
       const first = (env.sim.model.body_geomadr as Int32Array)[body]!;
       const count = (env.sim.model.body_geomnum as Int32Array)[body]!;
       const alpha = Array.from({ length: count }, (_, i) => rgba[4 * (first + i) + 3]!);
+      const showBlock = (visible: boolean) => alpha.forEach((a, i) => (rgba[4 * (first + i) + 3] = visible ? a : 0));
       const moved = { block: 0, pusher: 0, hidden: 0 };
-      for (const seed of [90_000, 90_001, 90_002]) {
-        env.reset(seed);
-        const z = await encode();
-        const b = getJoints(env.sim, block), p = getJoints(env.sim, pusher);
-        setJoints(env.sim, block, [b[0]! + 0.05, b[1]!, b[2]! + 0.5]);
-        moved.block += change(z, await encode()) / 3;
-        setJoints(env.sim, block, b);
-        setJoints(env.sim, pusher, [p[0]! + 0.05, p[1]!]);
-        moved.pusher += change(z, await encode()) / 3;
-        setJoints(env.sim, pusher, p);
-        for (let i = 0; i < count; i++) rgba[4 * (first + i) + 3] = 0;
-        moved.hidden += change(z, await encode()) / 3;
-        for (let i = 0; i < count; i++) rgba[4 * (first + i) + 3] = alpha[i]!;
+      try {
+        for (const seed of [90_000, 90_001, 90_002]) {
+          env.reset(seed);
+          const z = await encode();
+          const b = getJoints(env.sim, block), p = getJoints(env.sim, pusher);
+          setJoints(env.sim, block, [b[0]! + 0.05, b[1]!, b[2]! + 0.5]);
+          moved.block += change(z, await encode()) / 3;
+          setJoints(env.sim, block, b);
+          setJoints(env.sim, pusher, [p[0]! + 0.05, p[1]!]);
+          moved.pusher += change(z, await encode()) / 3;
+          setJoints(env.sim, pusher, p);
+          showBlock(false);
+          moved.hidden += change(z, await encode()) / 3;
+          showBlock(true);
+        }
+      } finally {
+        showBlock(true);
       }
       console.log(`push-t: mean squared latent change per entry: block moved 5 cm and 0.5 rad ${moved.block.toFixed(3)}, block hidden ${moved.hidden.toFixed(3)}, pusher moved 5 cm ${moved.pusher.toFixed(3)}`);
       expect(moved.pusher).toBeGreaterThan(0.01);
       expect(moved.block).toBeGreaterThan(0.1);
       expect(moved.hidden).toBeGreaterThan(0.1);
-    } finally {
-      env.close();
-      model.dispose();
-    }
-  }, 60_000);
+    }, 60_000);
+  });
 });

@@ -234,6 +234,7 @@ async function demoTasks(
   o: z.infer<z.ZodObject<typeof sharedSchema>> & { episodes: number },
   ctx: CommandContext,
   reportPath: string | undefined,
+  perception: string,
 ): Promise<TaskSummary[]> {
   const summaries: TaskSummary[] = [];
   const episodes: EpisodeFrames[] = [];
@@ -264,7 +265,7 @@ async function demoTasks(
       episodes,
       notes: [
         'Models: --model when given, else the task\'s shipped model (models/<task>/), else a linear state-space model fitted on the spot from random exploration on training seeds (system identification).',
-        await perceptionNote(),
+        perception,
       ],
     });
     writeReport(reportPath, html);
@@ -284,9 +285,10 @@ export const demoCommand: Command<typeof demoSchema> = {
   },
   schema: demoSchema,
   async run(o, ctx) {
-    const summaries = await demoTasks(o, ctx, o['no-report'] ? undefined : o.report);
+    const perception = await perceptionNote();
+    const summaries = await demoTasks(o, ctx, o['no-report'] ? undefined : o.report, perception);
     printSummaries(summaries, o.json, ctx);
-    if (!o.json) ctx.log(await perceptionNote());
+    if (!o.json) ctx.log(perception);
     return 0;
   },
 };
@@ -308,7 +310,7 @@ export const reportCommand: Command<typeof reportSchema> = {
   },
   schema: reportSchema,
   async run(o, ctx) {
-    const summaries = await demoTasks(o, ctx, o.out);
+    const summaries = await demoTasks(o, ctx, o.out, await perceptionNote());
     printSummaries(summaries, o.json, ctx);
     return 0;
   },
