@@ -2,11 +2,11 @@
 # Reproduces the shipped model(s) under models/<task>/: collects each task's
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
-#   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|push-t-state|reach-pixels ...]
+#   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|push-t-state|reach-pixels|reach-joints ...]
 # (default: two-rooms, two-rooms-high, pick-place, reach and push-t, the ones shipped;
 # two-rooms-high trains over models/two-rooms' encoder, so it follows two-rooms; reach-pixels
-# reruns the recorded attempt of models/README.md, push-t-state the state-vector push-t model
-# shipped before the pixel one, both into runs/ only)
+# and reach-joints rerun the recorded attempts of models/README.md, push-t-state the state-vector
+# push-t model shipped before the pixel one, all into runs/ only)
 # The output replaces models/<task>/ only when training finished; the
 # optimizer state and train-state.json stay in runs/<task>/ for resuming.
 set -euo pipefail
@@ -28,6 +28,12 @@ collect_reach_pixels() {
   jepa collect --task reach --episodes 300 --policy random --seed 0 --out data/reach-random
   jepa collect --task reach --episodes 800 --policy scripted --seed 5000 --out data/reach-scripted
   echo data/reach-random,data/reach-scripted
+}
+collect_reach_joints() {
+  # Front-camera frames at 64 px; the encoder also takes the joints (proprio planes).
+  jepa collect --task reach --episodes 150 --policy random --seed 0 --out data/reach-joints-random
+  jepa collect --task reach --episodes 300 --policy scripted --seed 5000 --out data/reach-joints-scripted
+  echo data/reach-joints-random,data/reach-joints-scripted
 }
 collect_pick_place() {
   # The model is a state-vector JEPA of the arm (joint positions in): the frames are not used, so they are kept small.
@@ -56,12 +62,13 @@ for task in "${tasks[@]}"; do
     pick-place) data=$(collect_pick_place | tail -n 1) ;;
     reach) data=$(collect_reach | tail -n 1) ;;
     reach-pixels) data=$(collect_reach_pixels | tail -n 1) ;;
+    reach-joints) data=$(collect_reach_joints | tail -n 1) ;;
     push-t) data=$(collect_push_t | tail -n 1) ;;
     push-t-state) data=$(collect_push_t_state | tail -n 1) ;;
-    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, push-t-state, reach-pixels)" >&2; exit 2 ;;
+    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, push-t-state, reach-pixels, reach-joints)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
-  if [ "$task" = reach-pixels ] || [ "$task" = push-t-state ]; then
+  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = push-t-state ]; then
     echo "runs/$task holds the $task model; not installed in models/ (models/README.md says why)"
     continue
   fi

@@ -38,6 +38,11 @@
  *       Then 'flatten': x flattened C-major ([C, H, W] order) or 'avgpool':
  *       mean over H, W → [C]. z = `encoder.head`(x) (Linear) → latent.dim,
  *       then LayerNorm `encoder.out_norm` when outputNorm. tokens = 1.
+ *       proprioPlanes k > 0: the input's last k channels are not camera
+ *       channels but the robot's first k proprio values (joint positions
+ *       first), each tiled over a whole plane; inChannels = 3 + k. The
+ *       network is the same; the runtime, the trainer and the surprise
+ *       evaluation build such inputs (src/perception/preprocess.ts).
  * vit   timm VisionTransformer / DINOv2 naming. Input normalised as cnn.
  *       patches = encoder.patch_embed.proj (Conv2d, kernel = stride =
  *       patchSize) → P = (imageSize/patchSize)^2 tokens of embedDim, row-major
@@ -113,6 +118,8 @@ export const cnnEncoderSchema = z.strictObject({
   activation: activation.default('gelu'),
   pool: z.enum(['flatten', 'avgpool']).default('flatten'),
   outputNorm: z.boolean().default(false),
+  /** Trailing input channels that carry proprio values tiled over the frame (0: all channels are the camera's). */
+  proprioPlanes: nonNegativeInt.default(0),
 });
 
 export const vitEncoderSchema = z.strictObject({
@@ -200,6 +207,9 @@ export const checkpointConfigSchema = z
       if (latent.tokens !== tokens) issue(['latent', 'tokens'], `encoder output '${enc.output}' gives ${tokens} tokens`);
     } else if (latent.tokens !== 1) {
       issue(['latent', 'tokens'], `a ${enc.kind} encoder gives 1 token`);
+    }
+    if (enc.kind === 'cnn' && enc.proprioPlanes > 0 && enc.inChannels !== 3 + enc.proprioPlanes) {
+      issue(['encoder', 'inChannels'], `must be 3 (RGB) + proprioPlanes ${enc.proprioPlanes} = ${3 + enc.proprioPlanes}`);
     }
     if (enc.kind === 'cnn' && enc.norm === 'group') {
       enc.stages.forEach((s, i) => {

@@ -20,6 +20,22 @@ function checkImage(img: CameraImage, where: string): void {
   }
 }
 
+/**
+ * Writes the first `planes` values of `proprio` into `out` at `offset`, each
+ * repeated over a [size, size] plane: the trailing channels of a cnn encoder
+ * with proprioPlanes (see src/model/config.ts), after the frame's 3.
+ */
+export function tileProprio(proprio: ArrayLike<number>, planes: number, size: number, out: Float32Array, offset: number, where = 'proprio'): void {
+  if (proprio.length < planes) throw new PreprocessError(`${where}: the encoder takes ${planes} proprio planes, got ${proprio.length} values`);
+  const plane = size * size;
+  if (offset + planes * plane > out.length) throw new PreprocessError(`${where}: output buffer too small for ${planes} planes of ${size}px at offset ${offset}`);
+  for (let c = 0; c < planes; c++) {
+    const v = proprio[c]!;
+    if (!Number.isFinite(v)) throw new PreprocessError(`${where}: proprio value ${c} is ${v}`);
+    out.fill(v, offset + c * plane, offset + (c + 1) * plane);
+  }
+}
+
 /** Writes one frame into `out` at `offset` as [3, size, size] floats in [0, 1]. */
 export function imageToChw(img: CameraImage, size: number, out: Float32Array, offset = 0, where = 'image'): void {
   checkImage(img, where);

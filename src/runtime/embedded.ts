@@ -28,7 +28,7 @@ import { isNativeAddonNotFound } from '../addon/native';
 import type { CheckpointConfig } from '../model/config';
 import { SurpriseMonitor } from '../perception/surprise';
 import { CemPlanner, LatentSubgoalPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type PlanState, type Planner } from '../planning/index';
-import { imageToChw } from '../perception/preprocess';
+import { imageToChw, tileProprio } from '../perception/preprocess';
 import type { Arm, Observation } from '../robot/arm';
 import type { SimState } from '../sim/mujoco';
 import { TASKS } from '../sim/tasks/index';
@@ -500,8 +500,12 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
         `task '${o.task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`,
     );
   }
-  if (enc.kind !== 'mlp' && enc.inChannels !== 3) {
+  const planes = enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+  if (enc.kind !== 'mlp' && enc.inChannels !== 3 + planes) {
     throw new EmbeddedTaskError(`model '${model.config.name}' takes ${enc.inChannels}-channel images; the '${camera}' camera gives RGB`);
+  }
+  if (planes > S) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${planes} proprio planes; task '${o.task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`);
   }
   if (model.dims.actionDim !== w.actionLimit.length) {
     throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
@@ -511,15 +515,16 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: pixels || perceived || (o.render ?? false), depth: perceived, imageSize, realtime: o.realtime ?? false });
   const env = arm.env!;
   const period_s = spec.frameskip * env.sim.timestep;
-  /** Encoder input of an observation: the proprio vector, or the main camera's frame as CHW floats. */
+  /** Encoder input of an observation: the proprio vector, or the main camera's frame as CHW floats (then any proprio planes). */
   const encoderInput = (obs: Observation): Float32Array => {
     if (!pixels) return Float32Array.from(obs.jointPositions);
     const img = obs.images[camera];
     if (!img) throw new EmbeddedTaskError(`task '${o.task}': no '${camera}' image in the observation for model '${model.config.name}'`);
     // The rendered frame scaled (area average) to the encoder's input size where perception renders it larger.
     const size = enc.imageSize;
-    const out = new Float32Array(3 * size * size);
+    const out = new Float32Array(enc.inChannels * size * size);
     imageToChw(img, size, out, 0, `${camera} camera`);
+    if (planes > 0) tileProprio(obs.jointPositions, planes, size, out, 3 * size * size, 'joint positions');
     return out;
   };
   /** The observation the arm would give in another simulator state (the simulator is restored). */

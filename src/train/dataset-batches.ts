@@ -4,7 +4,8 @@
  * into time-major SequenceBatches for the trainer. Observations are the
  * proprio vector (mlp encoder: inputDim must equal the dataset's proprio
  * size) or one camera's frames (cnn and ViT encoders: HWC uint8 → CHW in
- * [0, 1]; imageSize must equal the dataset's and inChannels must be 3). Images stay
+ * [0, 1]; imageSize must equal the dataset's and inChannels must be 3, or 3 + proprioPlanes
+ * for a cnn that also takes the first proprio values tiled as planes). Images stay
  * uint8 in memory and are converted per batch.
  *
  * Several datasets of one task (say, random and scripted episodes) load as
@@ -24,6 +25,7 @@
 import type { CheckpointConfig } from '../model/config';
 import { Xoshiro128 } from '../model/checkpoint';
 import { DatasetReader } from '../sim/dataset/reader';
+import { tileProprio } from '../perception/preprocess';
 import type { SequenceBatch } from './synthetic';
 
 /** The dataset cannot feed this model (sizes or cameras do not match). */
@@ -60,6 +62,8 @@ export class WindowDataset {
     readonly task: string,
     /** Dataset steps per model step. */
     readonly stride: number,
+    /** Proprio values tiled as trailing planes after each frame's RGB (cnn proprioPlanes). */
+    private readonly planes: number,
   ) {}
 
   /**
@@ -97,7 +101,7 @@ export class WindowDataset {
       for (const [e, s] of d.windows) windows.push([e + episodes.length, s]);
       episodes.push(...d.episodes);
     }
-    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.task, stride);
+    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.task, stride, first!.planes);
   }
 
   private static async loadOne(dir: string, config: CheckpointConfig, steps: number, camera: string | undefined, actionForm: ActionForm, stride: number): Promise<WindowDataset> {
@@ -115,6 +119,7 @@ export class WindowDataset {
     let kind: 'proprio' | 'image';
     let inputSize: number;
     let cam = '';
+    let planes = 0;
     if (enc.kind === 'mlp') {
       // A state encoder reads the first inputDim proprio values (the joint positions come first,
       // their velocities after them: the runtime's state input is the positions).
@@ -126,8 +131,10 @@ export class WindowDataset {
       cam = camera ?? config.camera ?? m.cameras[0]!;
       if (!m.cameras.includes(cam)) throw new DatasetModelMismatchError(dir, `no camera '${cam}' (has ${m.cameras.join(', ')})`);
       if (enc.imageSize !== m.imageSize) throw new DatasetModelMismatchError(dir, `frames are ${m.imageSize} px, encoder.imageSize is ${enc.imageSize}`);
-      if (enc.inChannels !== 3) throw new DatasetModelMismatchError(dir, `frames are RGB, encoder.inChannels is ${enc.inChannels}`);
-      inputSize = 3 * m.imageSize * m.imageSize;
+      planes = enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+      if (enc.inChannels !== 3 + planes) throw new DatasetModelMismatchError(dir, `frames are RGB${planes ? ` + ${planes} proprio planes` : ''}, encoder.inChannels is ${enc.inChannels}`);
+      if (planes > P) throw new DatasetModelMismatchError(dir, `encoder.proprioPlanes is ${planes}, the dataset's proprio has ${P} values (${m.proprioNames.join(', ')})`);
+      inputSize = enc.inChannels * m.imageSize * m.imageSize;
     }
     const episodes: EpisodeData[] = [];
     const windows: [number, number][] = [];
@@ -143,7 +150,7 @@ export class WindowDataset {
       for (let s = 0; s + steps * stride <= ep.length; s++) windows.push([e, s]);
     }
     if (windows.length === 0) throw new DatasetModelMismatchError(dir, `no episode has ${steps * stride} transitions`);
-    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, m.task, stride);
+    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, m.task, stride, planes);
   }
 
   /** Per proprio entry, the mean and standard deviation over every observation (std floored at 1e-6). */
@@ -191,6 +198,10 @@ export class WindowDataset {
     const src = ep.obs as Uint8Array;
     const base = t * px * 3;
     for (let p = 0; p < px; p++) for (let c = 0; c < 3; c++) out[offset + c * px + p] = src[base + p * 3 + c]! / 255;
+    if (this.planes > 0) {
+      const P = this.proprioSize;
+      tileProprio(ep.proprio.subarray(t * P, t * P + this.planes), this.planes, S, out, offset + 3 * px);
+    }
   }
 
   /** The windows with these indices as one time-major batch. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PreprocessError, framesToBatch, imageToChw } from '../../src/perception/preprocess';
+import { PreprocessError, framesToBatch, imageToChw, tileProprio } from '../../src/perception/preprocess';
 
 function image(width: number, height: number, f: (x: number, y: number, c: number) => number) {
   const rgb = new Uint8Array(width * height * 3);
@@ -52,5 +52,15 @@ describe('image preprocessing', () => {
     expect(batch[12]).toBe(0);
     expect(() => framesToBatch([{ width: 2, height: 2, rgb: new Uint8Array(5) }], 2)).toThrow(PreprocessError);
     expect(() => framesToBatch([{ width: 2, height: 2, rgb: new Uint8Array(5) }], 2)).toThrow(/frame 0: rgb must be a Uint8Array of width\*height\*3 = 12/);
+  });
+
+  it('tiles proprio values as planes after a frame, and refuses too few or non-finite values', () => {
+    const out = new Float32Array(5 * 4).fill(-1);
+    tileProprio([0.5, -2, 9], 2, 2, out, 12, 'joints');
+    expect(Array.from(out.subarray(0, 12))).toEqual(new Array(12).fill(-1)); // the frame's channels are left alone
+    expect(Array.from(out.subarray(12))).toEqual([0.5, 0.5, 0.5, 0.5, -2, -2, -2, -2]);
+    expect(() => tileProprio([1], 2, 2, out, 12, 'joints')).toThrow(/joints: the encoder takes 2 proprio planes, got 1 values/);
+    expect(() => tileProprio([1, Number.NaN], 2, 2, out, 12, 'joints')).toThrow(/joints: proprio value 1 is NaN/);
+    expect(() => tileProprio([1, 2], 2, 2, out, 16, 'joints')).toThrow(/output buffer too small/);
   });
 });

@@ -48,6 +48,34 @@ describe('pixel models on the embedded simulator', () => {
     model.dispose();
   });
 
+  it('a cnn with proprio planes gets the frame, then the measured joints tiled (the goal: the goal frame and the goal joints)', async () => {
+    const planes = parseCheckpointConfig({
+      ...cnn, name: 'reach-planes-untrained', action: { dim: 8 }, proprio: { dim: 8 },
+      encoder: { ...cnn.encoder, inChannels: 11, proprioPlanes: 8 },
+    });
+    const model = await modelFromCheckpoint({ config: planes, tensors: initWeights(planes, 1) });
+    const inputs: Float32Array[] = [];
+    const run = await createEmbeddedRun({ task: 'reach', seed: EVAL_SEEDS.start, mode: 'eval', model: recording(model, inputs), hierarchy: 'auto', samples: 32, horizon: 4 });
+    try {
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 });
+      await loop.tick();
+      const px = 32 * 32;
+      expect(inputs.length).toBeGreaterThanOrEqual(2);
+      const planesOf = (x: Float32Array) => Array.from({ length: 8 }, (_, c) => {
+        const plane = x.subarray((3 + c) * px, (4 + c) * px);
+        expect(plane.every((v) => v === plane[0]), `plane ${c} is one value`).toBe(true);
+        return plane[0]!;
+      });
+      for (const x of inputs) expect(x.length).toBe(11 * px);
+      // The goal input carries the goal's joints, this tick's the arm's: they differ.
+      const [goal, now] = [planesOf(inputs[0]!), planesOf(inputs.at(-1)!)];
+      expect(Math.max(...goal.map((g, j) => Math.abs(g - now[j]!)))).toBeGreaterThan(0.05);
+    } finally {
+      run.close();
+      model.dispose();
+    }
+  });
+
   it('refuses a model whose inputs do not fit the task, saying what each side has', async () => {
     const wrong = parseCheckpointConfig({ ...cnn, encoder: { kind: 'mlp', inputDim: 5, hiddenDims: [] }, latent: { tokens: 1, dim: 8 } });
     const model = await modelFromCheckpoint({ config: wrong, tensors: initWeights(wrong, 1) });

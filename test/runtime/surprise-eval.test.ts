@@ -7,7 +7,8 @@
  * AUROC > 0.9, an ordinary dataset refused, and the CLI printing one JSON line.
  * The shipped push-t pixel model tells every kind of violation (the T block
  * vanishing or jumping, the pusher passing through it) from ordinary pushing
- * on clips from the evaluation seed range, AUROC >= 0.9.
+ * on clips from the evaluation seed range, AUROC >= 0.9. A cnn with proprio
+ * planes gets every clip frame followed by that frame's recorded joints.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/addon/index';
 import type { WorldModel } from '../../src/addon/types';
-import { saveCheckpoint } from '../../src/model/checkpoint';
+import { initWeights, saveCheckpoint } from '../../src/model/checkpoint';
+import { parseCheckpointConfig } from '../../src/model/config';
+import { DatasetReader } from '../../src/sim/dataset/reader';
 import { fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
 import { evaluateSurprise, SurpriseEvalError } from '../../src/runtime/surprise-eval';
 import { collect } from '../../src/sim/collect';
@@ -102,6 +105,45 @@ describe('surprise AUROC on violation clips (push-t, shipped pixel model)', () =
       for (const v of Object.values(r.perKind)) expect(v).toBeGreaterThanOrEqual(0.9);
     } finally {
       pushT.dispose();
+    }
+  }, 60_000);
+});
+
+describe('surprise on violation clips with a cnn that takes proprio planes', () => {
+  it('encodes each clip frame with its recorded joints tiled after the RGB', async () => {
+    const dir = join(root, 'reach-clips');
+    await collectViolations({ task: 'reach', episodes: 2, out: dir, split: 'eval', seed: 1_000_000, imageSize: 16, maxSteps: 8 });
+    const config = parseCheckpointConfig({
+      format: 'jepa-runtime.checkpoint/1', name: 'reach-planes-untrained', latent: { tokens: 1, dim: 8 }, action: { dim: 8 }, frameskip: 25,
+      encoder: { kind: 'cnn', inChannels: 11, proprioPlanes: 8, imageSize: 16, groups: 4, stages: [{ channels: 8, kernel: 4, stride: 2, padding: 1 }] },
+      predictor: { kind: 'mlp', hiddenDims: [16] },
+    });
+    const planes = await modelFromCheckpoint({ config, tensors: initWeights(config, 3) }, 'reference');
+    const inputs: Float32Array[] = [];
+    const recorded = Object.assign(Object.create(planes) as WorldModel, {
+      encode: (frames: Float32Array, count: number) => (inputs.push(frames.slice()), planes.encode(frames, count)),
+    });
+    try {
+      const r = await evaluateSurprise(recorded, dir);
+      expect(r.clips).toBe(2);
+      const px = 16 * 16;
+      const reader = DatasetReader.open(dir);
+      const P = reader.manifest.proprioNames.length;
+      let i = 0;
+      for await (const ep of reader.episodes()) {
+        const x = inputs[i++]!;
+        expect(x.length).toBe((ep.length + 1) * 11 * px);
+        for (let f = 0; f <= ep.length; f++) {
+          for (let c = 0; c < 8; c++) {
+            const plane = x.subarray((f * 11 + 3 + c) * px, (f * 11 + 4 + c) * px);
+            const want = ep.proprio[f * P + c]!;
+            expect(plane.every((v) => v === want), `clip ${ep.index} frame ${f} plane ${c}`).toBe(true);
+          }
+        }
+      }
+      expect(i).toBe(2);
+    } finally {
+      planes.dispose();
     }
   }, 60_000);
 });

@@ -127,6 +127,28 @@ describe('several datasets as one, delta actions', () => {
     await expect(WindowDataset.load(dirA, wide, T)).rejects.toThrow(/proprio has 4 values .*encoder\.inputDim is 5/);
   });
 
+  it('a cnn with proprio planes gets each frame as RGB then its first proprio values tiled; a plane count over the proprio is refused', async () => {
+    const cnn = (planes: number) => parseCheckpointConfig({
+      ...modelJson,
+      encoder: { kind: 'cnn', inChannels: 3 + planes, proprioPlanes: planes, imageSize: S, groups: 2, stages: [{ channels: 4, kernel: 2, stride: 2 }] },
+    });
+    const d = await WindowDataset.load(dirA, cnn(2), T, undefined, 'delta');
+    const size = 5 * S * S;
+    expect(d.inputSize).toBe(size);
+    const b = d.batch([5]); // A's second episode from step 1
+    for (let t = 0; t <= T; t++) {
+      const input = b.frames.subarray(t * size, (t + 1) * size);
+      const p = proprioAt(0, 1, 1 + t);
+      expect(input.subarray(0, 3 * S * S).every((v) => v === Math.fround((10 * (1 + t)) / 255)), `rgb t=${t}`).toBe(true);
+      expect(input.subarray(3 * S * S, 4 * S * S).every((v) => v === p[0]), `plane 0 t=${t}`).toBe(true);
+      expect(input.subarray(4 * S * S).every((v) => v === p[1]), `plane 1 t=${t}`).toBe(true);
+    }
+    await expect(WindowDataset.load(dirA, cnn(5), T)).rejects.toThrow(/proprioPlanes is 5, the dataset's proprio has 4 values/);
+    // The channel count must be RGB plus the planes.
+    expect(() => parseCheckpointConfig({ ...modelJson, encoder: { kind: 'cnn', inChannels: 3, proprioPlanes: 2, imageSize: S, groups: 2, stages: [{ channels: 4, kernel: 2 }] } }))
+      .toThrow(/inChannels.*3 \(RGB\) \+ proprioPlanes 2 = 5/);
+  });
+
   it('proprioStats is the mean and std over every observation of every dataset', async () => {
     const d = await WindowDataset.load([dirA, dirB], config, 3, undefined, 'delta');
     const all: number[][] = [];
