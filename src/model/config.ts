@@ -242,6 +242,11 @@ export interface ModelDims {
   proprioDim: number;
 }
 
+/** Trailing input channels of an encoder that carry proprio planes (cnn proprioPlanes; 0 for every other encoder). */
+export function proprioPlanesOf(enc: EncoderConfig): number {
+  return enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+}
+
 export function modelDims(cfg: CheckpointConfig): ModelDims {
   const enc = cfg.encoder;
   const pred = cfg.predictor;

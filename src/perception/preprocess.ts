@@ -36,6 +36,16 @@ export function tileProprio(proprio: ArrayLike<number>, planes: number, size: nu
   }
 }
 
+/**
+ * One pixel encoder input at `offset`: the frame as [3, size, size] floats in
+ * [0, 1], then the first `planes` values of `proprio` as planes (cnn
+ * proprioPlanes; 0: the frame alone).
+ */
+export function encoderFrame(img: CameraImage, proprio: ArrayLike<number>, planes: number, size: number, out: Float32Array, offset = 0, where = 'image'): void {
+  imageToChw(img, size, out, offset, where);
+  if (planes > 0) tileProprio(proprio, planes, size, out, offset + 3 * size * size, where);
+}
+
 /** Writes one frame into `out` at `offset` as [3, size, size] floats in [0, 1]. */
 export function imageToChw(img: CameraImage, size: number, out: Float32Array, offset = 0, where = 'image'): void {
   checkImage(img, where);

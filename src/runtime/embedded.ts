@@ -25,10 +25,10 @@ import { loadModel } from '../addon/index';
 import { createNativeModel } from '../addon/native-model';
 import { createReferenceModel } from '../addon/reference';
 import { isNativeAddonNotFound } from '../addon/native';
-import type { CheckpointConfig } from '../model/config';
+import { proprioPlanesOf, type CheckpointConfig } from '../model/config';
 import { SurpriseMonitor } from '../perception/surprise';
 import { CemPlanner, LatentSubgoalPlanner, RecedingHorizon, TaskGraphPlanner, type PlanGoal, type PlanState, type Planner } from '../planning/index';
-import { imageToChw, tileProprio } from '../perception/preprocess';
+import { encoderFrame } from '../perception/preprocess';
 import type { Arm, Observation } from '../robot/arm';
 import type { SimState } from '../sim/mujoco';
 import { TASKS } from '../sim/tasks/index';
@@ -500,7 +500,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
         `task '${o.task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`,
     );
   }
-  const planes = enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+  const planes = proprioPlanesOf(enc);
   if (enc.kind !== 'mlp' && enc.inChannels !== 3 + planes) {
     throw new EmbeddedTaskError(`model '${model.config.name}' takes ${enc.inChannels}-channel images; the '${camera}' camera gives RGB`);
   }
@@ -523,8 +523,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     // The rendered frame scaled (area average) to the encoder's input size where perception renders it larger.
     const size = enc.imageSize;
     const out = new Float32Array(enc.inChannels * size * size);
-    imageToChw(img, size, out, 0, `${camera} camera`);
-    if (planes > 0) tileProprio(obs.jointPositions, planes, size, out, 3 * size * size, 'joint positions');
+    encoderFrame(img, obs.jointPositions, planes, size, out, 0, `${camera} camera`);
     return out;
   };
   /** The observation the arm would give in another simulator state (the simulator is restored). */

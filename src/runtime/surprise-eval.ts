@@ -13,7 +13,8 @@
  * and for the monitor's causal z-score (src/perception/surprise).
  */
 import type { WorldModel } from '../addon/types';
-import { imageToChw, tileProprio } from '../perception/preprocess';
+import { proprioPlanesOf } from '../model/config';
+import { encoderFrame } from '../perception/preprocess';
 import { auroc, latentError, surpriseScores, type SurpriseMetric } from '../perception/surprise';
 import { DatasetReader } from '../sim/dataset/reader';
 import { TaskName } from '../sim/tasks/types';
@@ -79,11 +80,10 @@ export async function evaluateSurprise(model: WorldModel, clipsDir: string, opti
       inputs = new Float32Array(n * inputSize);
       const S = m.imageSize;
       const frames = ep.frames[camera]!;
-      const planes = enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+      const planes = proprioPlanesOf(enc);
       for (let f = 0; f < n; f++) {
-        const where = `${clipsDir} clip ${ep.index} frame ${f}`;
-        imageToChw({ width: S, height: S, rgb: frames.subarray(f * S * S * 3, (f + 1) * S * S * 3) }, S, inputs, f * inputSize, where);
-        if (planes > 0) tileProprio(ep.proprio.subarray(f * P, (f + 1) * P), planes, S, inputs, f * inputSize + 3 * S * S, where);
+        const frame = { width: S, height: S, rgb: frames.subarray(f * S * S * 3, (f + 1) * S * S * 3) };
+        encoderFrame(frame, ep.proprio.subarray(f * P, (f + 1) * P), planes, S, inputs, f * inputSize, `${clipsDir} clip ${ep.index} frame ${f}`);
       }
     }
     const z = await model.encode(inputs, n);

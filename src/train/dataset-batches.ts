@@ -22,10 +22,10 @@
  * applied commands it spans (for velocity commands, the one constant velocity
  * that covers the same displacement).
  */
-import type { CheckpointConfig } from '../model/config';
+import { proprioPlanesOf, type CheckpointConfig } from '../model/config';
 import { Xoshiro128 } from '../model/checkpoint';
 import { DatasetReader } from '../sim/dataset/reader';
-import { tileProprio } from '../perception/preprocess';
+import { encoderFrame } from '../perception/preprocess';
 import type { SequenceBatch } from './synthetic';
 
 /** The dataset cannot feed this model (sizes or cameras do not match). */
@@ -131,7 +131,7 @@ export class WindowDataset {
       cam = camera ?? config.camera ?? m.cameras[0]!;
       if (!m.cameras.includes(cam)) throw new DatasetModelMismatchError(dir, `no camera '${cam}' (has ${m.cameras.join(', ')})`);
       if (enc.imageSize !== m.imageSize) throw new DatasetModelMismatchError(dir, `frames are ${m.imageSize} px, encoder.imageSize is ${enc.imageSize}`);
-      planes = enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+      planes = proprioPlanesOf(enc);
       if (enc.inChannels !== 3 + planes) throw new DatasetModelMismatchError(dir, `frames are RGB${planes ? ` + ${planes} proprio planes` : ''}, encoder.inChannels is ${enc.inChannels}`);
       if (planes > P) throw new DatasetModelMismatchError(dir, `encoder.proprioPlanes is ${planes}, the dataset's proprio has ${P} values (${m.proprioNames.join(', ')})`);
       inputSize = enc.inChannels * m.imageSize * m.imageSize;
@@ -194,14 +194,10 @@ export class WindowDataset {
       return;
     }
     const S = this.imageSize;
-    const px = S * S;
-    const src = ep.obs as Uint8Array;
-    const base = t * px * 3;
-    for (let p = 0; p < px; p++) for (let c = 0; c < 3; c++) out[offset + c * px + p] = src[base + p * 3 + c]! / 255;
-    if (this.planes > 0) {
-      const P = this.proprioSize;
-      tileProprio(ep.proprio.subarray(t * P, t * P + this.planes), this.planes, S, out, offset + 3 * px);
-    }
+    const bytes = S * S * 3;
+    const frame = { width: S, height: S, rgb: (ep.obs as Uint8Array).subarray(t * bytes, (t + 1) * bytes) };
+    const P = this.proprioSize;
+    encoderFrame(frame, ep.proprio.subarray(t * P, (t + 1) * P), this.planes, S, out, offset, `frame ${t}`);
   }
 
   /** The windows with these indices as one time-major batch. */
