@@ -84,7 +84,9 @@
  * ── Proprio head (optional) ─────────────────────────────────────────────────
  * `proprio_head` Linear (latentSize → proprio.dim): reads joint positions (or
  * the task's state vector) back out of a latent, so guardrail and pose terms
- * can be evaluated on predicted states.
+ * can be evaluated on predicted states. `proprio.names` (one per output) says
+ * what each output reads: the joints come first; a trainer may append object
+ * coordinates (`cube.x`), which the runtime leaves unread.
  */
 import { z } from 'zod';
 
@@ -193,6 +195,7 @@ export const checkpointConfigSchema = z
         if (!(lo < cfg.action.high![i]!)) issue(['action', 'low', i], `low must be < high (${lo} vs ${cfg.action.high![i]})`);
       });
     }
+    if (cfg.proprio?.names && cfg.proprio.names.length !== cfg.proprio.dim) issue(['proprio', 'names'], `expected ${cfg.proprio.dim} names (one per head output), got ${cfg.proprio.names.length}`);
     const inputChannels = enc.kind === 'mlp' ? enc.inputDim : enc.inChannels;
     if (cfg.normalization) {
       if (cfg.normalization.mean.length !== inputChannels) issue(['normalization', 'mean'], `expected ${inputChannels} values (one per encoder input ${enc.kind === 'mlp' ? 'dim' : 'channel'})`);

@@ -31,6 +31,8 @@ export const CollectOptionsSchema = z.object({
   episodesPerChunk: z.number().int().positive().default(8),
   /** Cap on control steps per episode (defaults to the task's limit). */
   maxSteps: z.number().int().positive().optional(),
+  /** Also record the task's object positions (TaskSpec.objects) beside every observation. */
+  objects: z.boolean().default(false),
 });
 export type CollectOptions = z.input<typeof CollectOptionsSchema>;
 
@@ -82,13 +84,15 @@ export function recordEpisode(
   mode: SplitMode,
   policyKind: PolicyKind,
   maxSteps: number,
-  options: { stopOnSuccess: boolean; hooks?: EpisodeHooks },
+  options: { stopOnSuccess: boolean; hooks?: EpisodeHooks; objects?: boolean },
 ): RecordedEpisode {
   const { observation, goal } = env.reset(seed, mode);
   const policy = makePolicy(env, policyKind, seed);
   const cams = env.cameraNames;
   const frames: Record<string, Uint8Array[]> = Object.fromEntries(cams.map((c) => [c, [observation.images[c].rgb]]));
   const proprio = [toF32(observation.jointPositions, observation.jointVelocities)];
+  const objectState = () => toF32(env.task.spec.objects.flatMap((b) => env.sim.bodyPosition(b)));
+  const objects = options.objects ? [objectState()] : undefined;
   const actions: Float32Array[] = [];
   const labels: ViolationLabel[] = [];
   let success = env.isSuccess();
@@ -102,6 +106,7 @@ export function recordEpisode(
       actions.push(toF32(r.applied));
       for (const c of cams) frames[c].push(r.observation.images[c].rgb);
       proprio.push(toF32(r.observation.jointPositions, r.observation.jointVelocities));
+      objects?.push(objectState());
       success = r.success;
       const after = options.hooks?.afterStep?.(env, t);
       if (after) labels.push(...after);
@@ -117,6 +122,7 @@ export function recordEpisode(
     labels,
     frames,
     proprio,
+    ...(objects ? { objects } : {}),
     actions,
     goalFrames: Object.fromEntries(cams.map((c) => [c, goal.observation.images[c].rgb])),
     goalProprio: toF32(goal.observation.jointPositions, goal.observation.jointVelocities),
@@ -141,6 +147,7 @@ export function datasetIdentity(env: SimEnv, o: z.output<typeof CollectOptionsSc
     controlPeriod_s: env.task.spec.frameskip * env.sim.timestep,
     maxSteps,
     proprioNames: [...env.task.spec.proprioJoints.map((j) => `${j}.position`), ...env.task.spec.proprioJoints.map((j) => `${j}.velocity`)],
+    ...(o.objects ? { objectNames: env.task.spec.objects.flatMap((b) => [`${b}.x`, `${b}.y`, `${b}.z`]) } : {}),
     actionDim: env.sim.nu,
     actionRange: Array.from({ length: env.sim.nu }, (_, i) => [range[2 * i], range[2 * i + 1]] as [number, number]),
   };
@@ -160,6 +167,7 @@ export async function runCollection(
   const t0 = performance.now();
   const env = await SimEnv.create({ task: o.task, imageSize: o.imageSize });
   try {
+    if (o.objects && env.task.spec.objects.length === 0) throw new RangeError(`task '${o.task}' has no objects to record (objects: true); its robot's own state is the proprio`);
     const maxSteps = o.maxSteps ?? env.task.spec.maxSteps;
     const writer = DatasetWriter.open(o.out, datasetIdentity(env, o, kind, maxSteps));
     const resumedFrom = writer.episodesStored;
@@ -181,5 +189,5 @@ export async function runCollection(
 /** Collects `episodes` episodes of `task` with `policy` into `out` (resuming a previous run there). */
 export async function collect(options: CollectOptions, onProgress?: (p: CollectProgress) => void): Promise<CollectResult> {
   const o = CollectOptionsSchema.parse(options);
-  return runCollection(o, 'episodes', onProgress, (env, i, seed, maxSteps) => recordEpisode(env, i, seed, o.split, o.policy, maxSteps, { stopOnSuccess: true }));
+  return runCollection(o, 'episodes', onProgress, (env, i, seed, maxSteps) => recordEpisode(env, i, seed, o.split, o.policy, maxSteps, { stopOnSuccess: true, objects: o.objects }));
 }

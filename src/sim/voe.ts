@@ -214,6 +214,6 @@ export async function collectViolations(options: VoeOptions, onProgress?: (p: Co
     const rng = new Rng(seed, 7);
     const kind = o.kinds[i % o.kinds.length];
     const eventStep = Math.floor(rng.uniform(0.25, 0.45) * maxSteps);
-    return recordEpisode(env, i, seed, o.split, o.policy, maxSteps, { stopOnSuccess: false, hooks: violationHooks(o.task, kind, eventStep, rng) });
+    return recordEpisode(env, i, seed, o.split, o.policy, maxSteps, { stopOnSuccess: false, objects: o.objects, hooks: violationHooks(o.task, kind, eventStep, rng) });
   });
 }

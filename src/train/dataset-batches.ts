@@ -10,8 +10,11 @@
  *
  * Several datasets of one task (say, random and scripted episodes) load as
  * one; they must agree on cameras, frame size, proprio names and action size.
- * Every batch also carries the proprio vectors of its frames (the target of a
- * proprio-head loss). Actions are the applied actuator commands ('applied')
+ * Every batch also carries the proprio-head targets of its frames: the values
+ * the config's proprio.names name, each a proprio entry ('joint1' or
+ * 'joint1.position') or a recorded object coordinate ('cube.x', from a dataset
+ * collected with --objects), in that order; without names, the first
+ * proprio.dim proprio entries. Actions are the applied actuator commands ('applied')
  * or, for position-target arms whose model acts in steps away from the
  * current joints, those commands minus the joint positions they were given
  * at ('delta': a_t - q_t, one joint position per action dim).
@@ -41,6 +44,8 @@ interface EpisodeData {
   obs: Float32Array | Uint8Array;
   /** [(L+1), P]: joint positions then velocities. */
   proprio: Float32Array;
+  /** [(L+1), H]: the proprio head's targets (headNames). */
+  head: Float32Array;
   actions: Float32Array;
   length: number;
 }
@@ -59,6 +64,8 @@ export class WindowDataset {
     /** Size of one proprio vector (positions then velocities). */
     readonly proprioSize: number,
     readonly proprioNames: readonly string[],
+    /** Dataset channels the proprio head is trained to read out, in head order. */
+    readonly headNames: readonly string[],
     readonly task: string,
     /** Dataset steps per model step. */
     readonly stride: number,
@@ -92,6 +99,7 @@ export class WindowDataset {
           d.kind !== first.kind || d.inputSize !== first.inputSize ? 'its observations differ in kind or size'
           : d.proprioSize !== first.proprioSize ? `its proprio has ${d.proprioSize} values, '${list[0]}' has ${first.proprioSize}`
           : d.proprioNames.join() !== first.proprioNames.join() ? `its proprio names (${d.proprioNames.join(', ')}) differ from '${list[0]}'s`
+          : d.headNames.join() !== first.headNames.join() ? `its proprio-head targets (${d.headNames.join(', ')}) differ from '${list[0]}'s`
           : d.task !== first.task ? `it holds task '${d.task}', '${list[0]}' holds '${first.task}'`
           : undefined;
         if (why) throw new DatasetModelMismatchError(dir, `cannot be mixed with '${list[0]}': ${why}`);
@@ -101,7 +109,7 @@ export class WindowDataset {
       for (const [e, s] of d.windows) windows.push([e + episodes.length, s]);
       episodes.push(...d.episodes);
     }
-    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.task, stride, first!.planes);
+    return new WindowDataset(first!.kind, first!.inputSize, first!.actionDim, steps, episodes, windows, first!.imageSize, first!.proprioSize, first!.proprioNames, first!.headNames, first!.task, stride, first!.planes);
   }
 
   private static async loadOne(dir: string, config: CheckpointConfig, steps: number, camera: string | undefined, actionForm: ActionForm, stride: number): Promise<WindowDataset> {
@@ -114,7 +122,7 @@ export class WindowDataset {
     const enc = config.encoder;
     const P = m.proprioNames.length;
     if (actionForm === 'delta' && m.actionDim > P) throw new DatasetModelMismatchError(dir, `'delta' actions need a joint position per action dim; actions have ${m.actionDim} dims, proprio ${P} values`);
-    if (config.proprio && config.proprio.dim > P) throw new DatasetModelMismatchError(dir, `proprio.dim is ${config.proprio.dim}, the dataset's proprio has ${P} values (${m.proprioNames.join(', ')})`);
+    const head = headColumns(dir, config, m.proprioNames, m.objectNames ?? []);
     if (m.actionDim !== config.action.dim) throw new DatasetModelMismatchError(dir, `actions have ${m.actionDim} dims, action.dim is ${config.action.dim}`);
     let kind: 'proprio' | 'image';
     let inputSize: number;
@@ -146,22 +154,29 @@ export class WindowDataset {
         for (let t = 0; t < ep.length; t++) for (let j = 0; j < A; j++) actions[t * A + j] -= ep.proprio[t * P + j]!;
       }
       const e = episodes.length;
-      episodes.push({ obs, proprio: ep.proprio.slice(), actions, length: ep.length });
+      const K = m.objectNames?.length ?? 0;
+      const headRows = new Float32Array((ep.length + 1) * head.columns.length);
+      for (let t = 0; t <= ep.length; t++) {
+        head.columns.forEach(([src, c], j) => {
+          headRows[t * head.columns.length + j] = src === 'proprio' ? ep.proprio[t * P + c]! : ep.objects![t * K + c]!;
+        });
+      }
+      episodes.push({ obs, proprio: ep.proprio.slice(), head: headRows, actions, length: ep.length });
       for (let s = 0; s + steps * stride <= ep.length; s++) windows.push([e, s]);
     }
     if (windows.length === 0) throw new DatasetModelMismatchError(dir, `no episode has ${steps * stride} transitions`);
-    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, m.task, stride, planes);
+    return new WindowDataset(kind, inputSize, m.actionDim, steps, episodes, windows, m.imageSize, P, m.proprioNames, head.names, m.task, stride, planes);
   }
 
-  /** Per proprio entry, the mean and standard deviation over every observation (std floored at 1e-6). */
+  /** Per proprio-head target, the mean and standard deviation over every observation (std floored at 1e-6). */
   proprioStats(): { mean: Float64Array; std: Float64Array } {
-    const P = this.proprioSize;
+    const P = this.headNames.length;
     const sum = new Float64Array(P), sq = new Float64Array(P);
     let n = 0;
     for (const ep of this.episodes) {
       for (let t = 0; t <= ep.length; t++) {
         for (let j = 0; j < P; j++) {
-          const v = ep.proprio[t * P + j]!;
+          const v = ep.head[t * P + j]!;
           sum[j] += v;
           sq[j] += v * v;
         }
@@ -205,7 +220,7 @@ export class WindowDataset {
     const B = indices.length;
     const T = this.steps;
     const A = this.actionDim;
-    const P = this.proprioSize;
+    const P = this.headNames.length;
     const k = this.stride;
     const frames = new Float32Array((T + 1) * B * this.inputSize);
     const actions = new Float32Array(T * B * A);
@@ -216,7 +231,7 @@ export class WindowDataset {
       for (let t = 0; t <= T; t++) {
         const f = s + t * k;
         this.writeObs(ep, f, frames, (t * B + b) * this.inputSize);
-        proprio.set(ep.proprio.subarray(f * P, (f + 1) * P), (t * B + b) * P);
+        proprio.set(ep.head.subarray(f * P, (f + 1) * P), (t * B + b) * P);
       }
       for (let t = 0; t < T; t++) {
         const out = (t * B + b) * A;
@@ -246,6 +261,29 @@ export class WindowDataset {
 }
 
 /** The first `k` of every row of `P` values. */
+/**
+ * Where each proprio-head target comes from: the config's proprio.names resolved against the
+ * dataset's proprio names ('joint1' is 'joint1.position') and object names; without names, the
+ * first proprio.dim proprio entries; without a head, every proprio entry (nothing reads them).
+ */
+function headColumns(dir: string, config: CheckpointConfig, proprioNames: readonly string[], objectNames: readonly string[]): { names: string[]; columns: ['proprio' | 'objects', number][] } {
+  const p = config.proprio;
+  if (!p) return { names: [...proprioNames], columns: proprioNames.map((_, j) => ['proprio', j]) };
+  if (!p.names) {
+    if (p.dim > proprioNames.length) throw new DatasetModelMismatchError(dir, `proprio.dim is ${p.dim}, the dataset's proprio has ${proprioNames.length} values (${proprioNames.join(', ')})`);
+    return { names: proprioNames.slice(0, p.dim), columns: proprioNames.slice(0, p.dim).map((_, j) => ['proprio', j]) };
+  }
+  const columns = p.names.map((name, i): ['proprio' | 'objects', number] => {
+    const j = proprioNames.indexOf(name) >= 0 ? proprioNames.indexOf(name) : proprioNames.indexOf(`${name}.position`);
+    if (j >= 0) return ['proprio', j];
+    const k = objectNames.indexOf(name);
+    if (k >= 0) return ['objects', k];
+    const objects = objectNames.length ? `objects (${objectNames.join(', ')})` : 'no objects (collect with --objects to record them)';
+    throw new DatasetModelMismatchError(dir, `proprio.names[${i}] '${name}' is neither in the dataset's proprio (${proprioNames.join(', ')}) nor in its ${objects}`);
+  });
+  return { names: [...p.names], columns };
+}
+
 function firstColumns(rows: Float32Array, P: number, k: number): Float32Array {
   if (k === P) return rows.slice();
   const n = rows.length / P;

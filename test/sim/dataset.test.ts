@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collect } from '../../src/sim/collect';
+import { SimEnv } from '../../src/sim/env';
+import { CUBE_HALF_m } from '../../src/sim/scenes/arm';
 import { DatasetCorruptError, ManifestSchema, sha256 } from '../../src/sim/dataset/format';
 import { DatasetReader } from '../../src/sim/dataset/reader';
 import { DatasetMismatchError, DatasetWriter, readManifest } from '../../src/sim/dataset/writer';
@@ -82,6 +84,39 @@ describe('collect + reader', () => {
         expect(ep.actions[8 * t + i]).toBeGreaterThanOrEqual(lo - 1e-6);
         expect(ep.actions[8 * t + i]).toBeLessThanOrEqual(hi + 1e-6);
       }
+  });
+
+  it("records the task's object positions beside every observation only when asked, and refuses a task without objects", async () => {
+    const out = tmp('objects');
+    await collect({ task: 'reach', policy: 'scripted', episodes: 2, maxSteps: 4, imageSize: 16, objects: true, out });
+    const m = readManifest(out);
+    expect(m.objectNames).toEqual(['cube.x', 'cube.y', 'cube.z', 'bin.x', 'bin.y', 'bin.z']);
+    const eps = [];
+    for await (const e of DatasetReader.open(out).episodes()) eps.push(e);
+    const env = await SimEnv.create({ task: 'reach', render: false });
+    try {
+      for (const ep of eps) {
+        expect(ep.objects).toHaveLength((ep.length + 1) * 6);
+        // The episode's sampled cube position, resting on the table, and the bin where the scene puts it.
+        env.reset(ep.seed);
+        const cube = env.sim.bodyPosition('cube');
+        expect(ep.objects![0]).toBeCloseTo(cube[0], 5);
+        expect(ep.objects![1]).toBeCloseTo(cube[1], 5);
+        expect(ep.objects![2]).toBeCloseTo(CUBE_HALF_m, 3);
+        expect(Array.from(ep.objects!.subarray(3, 6)).map((v) => +v.toFixed(5))).toEqual([0.45, 0.3, 0]);
+      }
+      expect(eps[0]!.objects![0]).not.toBeCloseTo(eps[1]!.objects![0]!, 3); // episodes place the cube differently
+    } finally {
+      env.close();
+    }
+    // Without the flag the manifest and chunks are as before: no objectNames, no objects section.
+    const plain = tmp('no-objects');
+    await collect({ task: 'reach', policy: 'scripted', episodes: 1, maxSteps: 4, imageSize: 16, out: plain });
+    expect(readManifest(plain).objectNames).toBeUndefined();
+    for await (const e of DatasetReader.open(plain).episodes()) expect(e.objects).toBeUndefined();
+    // Resuming with the flag changed is another dataset.
+    await expect(collect({ task: 'reach', policy: 'scripted', episodes: 2, maxSteps: 4, imageSize: 16, objects: true, out: plain })).rejects.toThrow(/objectNames/);
+    await expect(collect({ ...base, episodes: 1, objects: true, out: tmp('agent') })).rejects.toThrow(/task 'two-rooms' has no objects to record/);
   });
 
   it('refuses evaluation seeds for a training set before writing anything', async () => {

@@ -2,7 +2,8 @@
  * Several datasets trained on as one (WindowDataset.load with a folder list)
  * and 'delta' actions: two small hand-made datasets (known proprio and action
  * values) load as one with every window of both, in order; a batch carries
- * the frames' proprio vectors; 'delta' actions are the applied commands minus
+ * the frames' proprio-head targets (the first proprio.dim values, or the
+ * proprio entries and recorded object coordinates proprio.names names); 'delta' actions are the applied commands minus
  * the joint positions at that step; proprioStats() is the mean/std over every
  * observation of both; datasets with other proprio names or another task are
  * refused naming the folder. End to end, runTraining on [A, B] with a proprio
@@ -35,12 +36,18 @@ function actionAt(off: number, e: number, t: number): number[] {
   return [Math.sin(0.3 * (t + 1) + e + off) + 0.1, Math.cos(0.7 * t + off) * 0.5 - e].map(Math.fround);
 }
 
+function objectAt(off: number, e: number, t: number): number[] {
+  return [0.5 + 0.01 * t + off, -0.2 * e, 0.02].map(Math.fround);
+}
+
 interface Spec {
   off: number;
   lengths: number[];
   task?: TaskName;
   names?: string[];
   seed?: number;
+  /** Record objects 'cube.x', 'cube.y', 'cube.z' (objectAt). */
+  objects?: boolean;
 }
 
 function writeDataset(dir: string, spec: Spec): void {
@@ -49,12 +56,14 @@ function writeDataset(dir: string, spec: Spec): void {
     format: 'jepa-sim-dataset', version: 1, kind: 'episodes', task: spec.task ?? 'two-rooms', policy: 'random', split: 'train', seed: spec.seed ?? 0,
     episodesRequested: spec.lengths.length, episodesPerChunk: 2, imageSize: S, cameras: ['top'], frameskip: 1, controlPeriod_s: 0.05,
     maxSteps: Math.max(...spec.lengths), proprioNames: names, actionDim: 2, actionRange: [[-2, 2], [-2, 2]],
+    ...(spec.objects ? { objectNames: ['cube.x', 'cube.y', 'cube.z'] } : {}),
   });
   spec.lengths.forEach((length, e) => {
     const proprio = Array.from({ length: length + 1 }, (_, t) => Float32Array.from(proprioAt(spec.off, e, t)));
     const frames = Array.from({ length: length + 1 }, (_, t) => new Uint8Array(S * S * 3).fill(10 * t));
     const actions = Array.from({ length }, (_, t) => Float32Array.from(actionAt(spec.off, e, t)));
-    w.add({ index: e, seed: e, success: false, goal: {}, frames: { top: frames }, proprio, actions, goalFrames: { top: frames[0]! }, goalProprio: proprio[0]! });
+    const objects = spec.objects ? Array.from({ length: length + 1 }, (_, t) => Float32Array.from(objectAt(spec.off, e, t))) : undefined;
+    w.add({ index: e, seed: e, success: false, goal: {}, frames: { top: frames }, proprio, ...(objects ? { objects } : {}), actions, goalFrames: { top: frames[0]! }, goalProprio: proprio[0]! });
   });
   w.finish();
 }
@@ -90,14 +99,14 @@ describe('several datasets as one, delta actions', () => {
 
     // Window 9 + 2: B's only episode from step 2; window 4 + 1: A's second episode from step 1. Batch [B-win, A-win].
     const b = d.batch([11, 5]);
-    expect(b.proprioSize).toBe(4);
-    expect(b.proprio!.length).toBe((T + 1) * 2 * 4);
+    expect(b.proprioSize).toBe(2); // the head's targets: proprio.dim 2, no names, so q0 and q1
+    expect(b.proprio!.length).toBe((T + 1) * 2 * 2);
     const want = (off: number, e: number, s: number) => ({ off, e, s });
     const rows = [want(1, 0, 2), want(0, 1, 1)];
     rows.forEach(({ off, e, s }, col) => {
       for (let t = 0; t <= T; t++) {
         const p = proprioAt(off, e, s + t);
-        expect(Array.from(b.proprio!.subarray((t * 2 + col) * 4, (t * 2 + col + 1) * 4)), `proprio t=${t} col=${col}`).toEqual(p);
+        expect(Array.from(b.proprio!.subarray((t * 2 + col) * 2, (t * 2 + col + 1) * 2)), `head targets t=${t} col=${col}`).toEqual(p.slice(0, 2));
         // mlp encoder: the frames are the proprio vectors too.
         expect(Array.from(b.frames.subarray((t * 2 + col) * 4, (t * 2 + col + 1) * 4))).toEqual(p);
       }
@@ -121,7 +130,7 @@ describe('several datasets as one, delta actions', () => {
     for (let t = 0; t <= T; t++) {
       const p = proprioAt(0, 1, 1 + t);
       expect(Array.from(b.frames.subarray(t * 2, t * 2 + 2)), `input t=${t}`).toEqual(p.slice(0, 2));
-      expect(Array.from(b.proprio!.subarray(t * 4, t * 4 + 4))).toEqual(p); // the proprio targets stay whole
+      expect(Array.from(b.proprio!.subarray(t * 2, t * 2 + 2))).toEqual(p.slice(0, 2)); // the head's targets, not the input
     }
     const wide = parseCheckpointConfig({ ...modelJson, encoder: { kind: 'mlp', inputDim: 5, hiddenDims: [12] } });
     await expect(WindowDataset.load(dirA, wide, T)).rejects.toThrow(/proprio has 4 values .*encoder\.inputDim is 5/);
@@ -149,13 +158,37 @@ describe('several datasets as one, delta actions', () => {
       .toThrow(/inChannels.*3 \(RGB\) \+ proprioPlanes 2 = 5/);
   });
 
+  it("proprio.names picks the head's targets by name: proprio entries ('q1' is 'q1.position') and recorded object coordinates", async () => {
+    const dirO = path.join(root, 'objects');
+    writeDataset(dirO, { off: 2, lengths: [5, 6], names: ['q0.position', 'q1.position', 'q0.velocity', 'q1.velocity'], objects: true });
+    const named = (names: string[]) => parseCheckpointConfig({ ...modelJson, proprio: { dim: names.length, names } });
+    const d = await WindowDataset.load(dirO, named(['q1', 'cube.y', 'q0.velocity', 'cube.x']), T);
+    expect(d.headNames).toEqual(['q1', 'cube.y', 'q0.velocity', 'cube.x']);
+    const b = d.batch([4]); // the second episode from step 1 (the first has windows 0-2)
+    expect(b.proprioSize).toBe(4);
+    for (let t = 0; t <= T; t++) {
+      const p = proprioAt(2, 1, 1 + t), o = objectAt(2, 1, 1 + t);
+      expect(Array.from(b.proprio!.subarray(t * 4, t * 4 + 4)), `targets t=${t}`).toEqual([p[1], o[1], p[2], o[0]]);
+      expect(Array.from(b.frames.subarray(t * 4, t * 4 + 4)), `input t=${t}`).toEqual(p); // the encoder still reads the proprio only
+    }
+    expect(Array.from(d.proprioStats().mean)[3]).toBeCloseTo((Array.from({ length: 6 }, (_, t) => objectAt(2, 0, t)[0]!).reduce((a, v) => a + v, 0) + Array.from({ length: 7 }, (_, t) => objectAt(2, 1, t)[0]!).reduce((a, v) => a + v, 0)) / 13, 6);
+    // A name the dataset lacks is refused, naming the folder, the name and what there is.
+    await expect(WindowDataset.load(dirO, named(['q0', 'bin.x']), T)).rejects.toThrow(/objects.*proprio\.names\[1\] 'bin\.x' is neither in the dataset's proprio \(q0\.position.*\) nor in its objects \(cube\.x, cube\.y, cube\.z\)/);
+    await expect(WindowDataset.load(dirA, named(['q0', 'cube.x']), T)).rejects.toThrow(/'cube\.x' .* no objects \(collect with --objects/);
+    // Mixed datasets must give the head the same targets.
+    await expect(WindowDataset.load([dirO, dirA], named(['q0', 'q1']), T)).rejects.toThrow(/proprio names/);
+    // One name per head output.
+    expect(() => named(['q0']) && parseCheckpointConfig({ ...modelJson, proprio: { dim: 2, names: ['q0'] } })).toThrow(/proprio\.names.*expected 2 names/);
+  });
+
   it('proprioStats is the mean and std over every observation of every dataset', async () => {
     const d = await WindowDataset.load([dirA, dirB], config, 3, undefined, 'delta');
     const all: number[][] = [];
     for (const spec of [specA, specB]) spec.lengths.forEach((len, e) => { for (let t = 0; t <= len; t++) all.push(proprioAt(spec.off, e, t)); });
     expect(all).toHaveLength(7 + 8 + 9);
     const { mean, std } = d.proprioStats();
-    for (let j = 0; j < 4; j++) {
+    expect(mean).toHaveLength(2); // one per head target
+    for (let j = 0; j < 2; j++) {
       const m = all.reduce((s, p) => s + p[j]!, 0) / all.length;
       const v = all.reduce((s, p) => s + (p[j]! - m) ** 2, 0) / all.length;
       expect(mean[j], `mean ${j}`).toBeCloseTo(m, 9);

@@ -23,6 +23,7 @@ const collectSchema = z.object({
   split: z.enum(['train', 'eval']).default('train'),
   'image-size': int('--image-size', 8).default(64),
   violations: z.boolean().default(false),
+  objects: z.boolean().default(false),
   json: z.boolean().default(false),
   positionals: z.tuple([]),
 });
@@ -39,6 +40,7 @@ export const collectCommand: Command<typeof collectSchema> = {
     split: { type: 'string', description: 'train | eval seed range.', defaultText: 'train' },
     'image-size': { type: 'string', description: 'Square frame size, px.', defaultText: '64' },
     violations: { type: 'boolean', description: 'Record labelled violation-of-expectation clips (vanish, teleport, pass-through) instead.' },
+    objects: { type: 'boolean', description: "Also record the task's object positions (simulator ground truth) beside every frame, as a training target." },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
   },
   schema: collectSchema,
@@ -46,7 +48,7 @@ export const collectCommand: Command<typeof collectSchema> = {
     const start = performance.now();
     const run = o.violations ? collectViolations : collect;
     const result = await run(
-      { task: o.task, episodes: o.episodes, policy: o.policy, out: o.out, seed: o.seed, split: o.split, imageSize: o['image-size'] },
+      { task: o.task, episodes: o.episodes, policy: o.policy, out: o.out, seed: o.seed, split: o.split, imageSize: o['image-size'], objects: o.objects },
       (p) => {
         const frac = p.episodesDone / p.episodesTotal;
         const el = (performance.now() - start) / 1000;

@@ -11,7 +11,10 @@
  * Sections: `images/<camera>` uint8 [observations, H, W, 3]; `proprio`
  * float32 [observations, P] (joint positions then velocities); `actions`
  * float32 [actions, A]; `goal_images/<camera>` uint8 [episodes, H, W, 3];
- * `goal_proprio` float32 [episodes, P]. Episode e of a chunk owns
+ * `goal_proprio` float32 [episodes, P]; `objects` float32 [observations, K]
+ * (only when the manifest lists objectNames: positions of the task's objects,
+ * the simulator's ground truth, a training target and never a model input).
+ * Episode e of a chunk owns
  * observations [obsStart, obsStart + length + 1) and actions
  * [actStart, actStart + length).
  *
@@ -111,6 +114,8 @@ export const ManifestSchema = z.object({
   controlPeriod_s: z.number().positive(),
   maxSteps: z.number().int().positive(),
   proprioNames: z.array(z.string()),
+  /** Names of the `objects` section's K values ('<body>.x', '.y', '.z'); absent when it was not recorded. */
+  objectNames: z.array(z.string()).min(1).optional(),
   actionDim: z.number().int().positive(),
   /** Per-actuator [lo, hi] bounds of the actions. */
   actionRange: z.array(z.tuple([z.number(), z.number()])),

@@ -20,6 +20,8 @@ export interface DatasetEpisode {
   frames: Record<string, Uint8Array>;
   /** [(length + 1), P] float32: joint positions then velocities. */
   proprio: Float32Array;
+  /** [(length + 1), K] float32: the objects' positions (manifest objectNames); absent when not recorded. */
+  objects?: Float32Array;
   /** [length, A] float32: the applied actions. */
   actions: Float32Array;
   /** Per camera: the goal observation, [H, W, 3]. */
@@ -59,6 +61,7 @@ export class DatasetReader {
     const frameBytes = S * S * 3;
     const P = m.proprioNames.length;
     const A = m.actionDim;
+    const K = m.objectNames?.length ?? 0;
     const byIndex = new Map<number, ManifestEpisode>(m.episodes.map((e) => [e.index, e]));
     for (const [ci, chunk] of m.chunks.entries()) {
       const path = join(this.dir, chunk.file);
@@ -93,6 +96,7 @@ export class DatasetReader {
           labels: me.labels,
           frames,
           proprio: (need('proprio') as Float32Array).subarray(he.obsStart * P, (he.obsStart + nObs) * P),
+          ...(K > 0 ? { objects: (need('objects') as Float32Array).subarray(he.obsStart * K, (he.obsStart + nObs) * K) } : {}),
           actions: (need('actions') as Float32Array).subarray(he.actStart * A, (he.actStart + he.length) * A),
           goalFrames,
           goalProprio: (need('goal_proprio') as Float32Array).subarray(k * P, (k + 1) * P),

@@ -32,6 +32,8 @@ export interface RecordedEpisode {
   /** Per camera, one H*W*3 frame per observation. */
   frames: Record<string, Uint8Array[]>;
   proprio: Float32Array[];
+  /** One object-state vector per observation; required exactly when the manifest has objectNames. */
+  objects?: Float32Array[];
   actions: Float32Array[];
   goalFrames: Record<string, Uint8Array>;
   goalProprio: Float32Array;
@@ -40,7 +42,7 @@ export interface RecordedEpisode {
 /** Settings that identify a dataset; a resume must match them. */
 export type DatasetIdentity = Omit<Manifest, 'chunks' | 'episodes' | 'complete'>;
 
-const IDENTITY_KEYS = ['kind', 'task', 'policy', 'split', 'seed', 'episodesPerChunk', 'imageSize', 'cameras', 'frameskip', 'maxSteps', 'actionDim'] as const;
+const IDENTITY_KEYS = ['kind', 'task', 'policy', 'split', 'seed', 'episodesPerChunk', 'imageSize', 'cameras', 'frameskip', 'maxSteps', 'actionDim', 'objectNames'] as const;
 
 /** An existing dataset was collected with other settings than this run. */
 export class DatasetMismatchError extends Error {
@@ -121,6 +123,11 @@ export class DatasetWriter {
 
   add(ep: RecordedEpisode): void {
     if (ep.index !== this.episodesStored) throw new RangeError(`DatasetWriter: episode ${ep.index} added out of order; expected ${this.episodesStored}`);
+    const K = this.manifest.objectNames?.length ?? 0;
+    if (K === 0 && ep.objects) throw new RangeError(`DatasetWriter: episode ${ep.index} carries object states, the dataset records none`);
+    if (K > 0 && (ep.objects?.length !== ep.proprio.length || ep.objects.some((v) => v.length !== K))) {
+      throw new RangeError(`DatasetWriter: episode ${ep.index} needs one object-state vector of ${K} values per observation (${ep.proprio.length})`);
+    }
     this.buffer.push(ep);
     if (this.buffer.length >= this.manifest.episodesPerChunk) this.flush();
   }
@@ -154,6 +161,13 @@ export class DatasetWriter {
     });
     sections.push({ name: 'proprio', dtype: 'float32', shape: [nObs, P], data: proprio });
     sections.push({ name: 'actions', dtype: 'float32', shape: [nAct, A], data: actions });
+    const K = m.objectNames?.length ?? 0;
+    if (K > 0) {
+      const objects = new Float32Array(nObs * K);
+      let oo = 0;
+      for (const e of eps) for (const v of e.objects!) (objects.set(v, oo), (oo += K));
+      sections.push({ name: 'objects', dtype: 'float32', shape: [nObs, K], data: objects });
+    }
     for (const cam of m.cameras) {
       const data = new Uint8Array(eps.length * S * S * 3);
       eps.forEach((e, i) => data.set(e.goalFrames[cam], i * S * S * 3));

@@ -196,6 +196,7 @@ export const pickPlaceSpec: TaskSpec = {
   frameskip: 25,
   maxSteps: 250,
   proprioJoints: ARM_PROPRIO_JOINTS,
+  objects: ['cube', 'bin'],
   actionDim: 8,
 };
 

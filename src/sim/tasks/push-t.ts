@@ -67,6 +67,7 @@ export const pushTSpec: TaskSpec = {
   frameskip: 25,
   maxSteps: 400,
   proprioJoints: PUSHER_JOINTS,
+  objects: ['tblock'],
   actionDim: 2,
 };
 

@@ -52,6 +52,7 @@ export const reachSpec: TaskSpec = {
   frameskip: 25,
   maxSteps: 80,
   proprioJoints: ARM_PROPRIO_JOINTS,
+  objects: ['cube', 'bin'],
   actionDim: 8,
 };
 

@@ -32,6 +32,7 @@ export const twoRoomsSpec: TaskSpec = {
   frameskip: 25,
   maxSteps: 200,
   proprioJoints: AGENT_JOINTS,
+  objects: [],
   actionDim: 2,
 };
 

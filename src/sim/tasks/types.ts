@@ -42,6 +42,11 @@ export interface TaskSpec {
   maxSteps: number;
   /** Joints reported as proprioception (positions then velocities). */
   proprioJoints: readonly string[];
+  /**
+   * Bodies whose world positions `jepa collect --objects` records beside each observation (a
+   * training target for a pixel encoder: the simulator's ground truth, never an input at run time).
+   */
+  objects: readonly string[];
   /** Actuator count = action dimension. */
   actionDim: number;
 }
