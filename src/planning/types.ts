@@ -230,6 +230,21 @@ export function checkPose(field: string, pose: Pose): void {
   }
 }
 
+/**
+ * goal.proprio over the first outputs of a proprio head: `values` and `weights` for outputs
+ * 0..k-1, the head's remaining outputs (up to proprioDim) unscored. A head may read out more than
+ * the robot's joints (object coordinates it was trained to see); a joint target leaves those alone.
+ */
+export function leadingProprioGoal(values: ArrayLike<number>, weights: ArrayLike<number>, proprioDim: number): NonNullable<PlanGoal['proprio']> {
+  if (values.length !== weights.length) throw new PlanInputError('goal.proprio', `${values.length} target values but ${weights.length} weights`);
+  if (values.length > proprioDim) throw new PlanInputError('goal.proprio', `${values.length} target values for a proprio head of ${proprioDim} outputs`);
+  const target = new Float32Array(proprioDim);
+  const w = new Float32Array(proprioDim);
+  target.set(Array.from(values));
+  w.set(Array.from(weights));
+  return { target, weights: w };
+}
+
 /** The latest frame of a latent history [F, L] → [L] (a view, no copy). */
 export function currentLatent(z0: Float32Array, latentSize: number): Float32Array {
   return z0.subarray(z0.length - latentSize);

@@ -561,17 +561,19 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     if (!o.memory) memory.beginEpisode(`${o.task}-${o.seed}`, env.sim.time, `${o.task} seed ${o.seed}`);
     const view = { name: seeing.camera, model: cameraModelOf(env.sim, seeing.camera) };
     const scope = `${o.task}/${o.seed}/${Date.now().toString(36)}`;
+    // A sub-goal of the task graph is a robot state (pusher position, arm joints). A state model
+    // encodes it; a pixel model's latent goal is unscored (latentWeight 0) and its current latent
+    // fills the slot: a frame of the robot there would show the objects where they are now.
+    const subgoalLatent = async (robot: Float32Array, state: PlanState) =>
+      pixels ? { latent: currentLatent(state.z0, model.dims.latentSize).slice(), latentWeight: 0 } : { latent: await model.encode(robot, 1) };
     let wiring: PickPlaceWiring | PushTWiring;
     try {
       if (o.task === 'push-t') {
         const goalImage = goalObs.images[view.name];
         if (!goalImage) throw new EmbeddedTaskError(`task 'push-t': the goal observation has no '${view.name}' image`);
-        // A pixel model's latent goal is unscored (latentWeight 0); its current latent fills the slot.
-        const waypointGoal = async (positions: Float32Array, state: PlanState) =>
-          pixels ? { latent: currentLatent(state.z0, model.dims.latentSize).slice(), latentWeight: 0 } : { latent: await model.encode(positions, 1) };
-        wiring = pushTWiring({ waypointGoal, memory, camera: view, goalImage, scope });
+        wiring = pushTWiring({ waypointGoal: subgoalLatent, proprioDim: model.dims.proprioDim, memory, camera: view, goalImage, scope });
       } else {
-        wiring = pickPlaceWiring({ model, memory, camera: view, scope });
+        wiring = pickPlaceWiring({ subgoalLatent, proprioDim: model.dims.proprioDim, memory, camera: view, scope });
       }
       perception = { perceive: wiring.perceive, memory, own: !o.memory, stats: wiring.stats };
       if (o.hierarchy === 'auto') {

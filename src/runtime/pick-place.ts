@@ -16,11 +16,11 @@
  * This module owns that wiring (object specs, sub-goals, resolvers, checks,
  * the perception stage); embedded.ts plugs it into the loop.
  */
-import type { WorldModel } from '../addon/types';
 import type { ObjectSighting } from '../memory/records';
 import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
 import type { PlanGoal, Planner, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
+import { leadingProprioGoal } from '../planning/types';
 import type { Observation } from '../robot/arm';
 import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { BIN_HALF_m, CUBE_HALF_m, GRIPPER_OPEN_m } from '../sim/scenes/arm';
@@ -88,7 +88,15 @@ export const PICK_PLACE_GRAPH: TaskGraphInput = {
 
 
 export interface PickPlaceOptions {
-  model: WorldModel;
+  /**
+   * The latent part of a sub-goal's goal (its proprio target, the IK joints and the gripper
+   * opening, is added here). A state model encodes the joints themselves. A pixel model is scored
+   * on the joints its proprio head decodes and not on latent distance (latentWeight 0): a frame of
+   * the arm at the target would also show the cube where it is now, and the task is to move it.
+   */
+  subgoalLatent(joints: Float32Array, state: PlanState): Promise<Pick<PlanGoal, 'latent' | 'latentWeight'>>;
+  /** Outputs of the model's proprio head: the joints and gripper come first (8), anything after them is not scored. */
+  proprioDim: number;
   memory: WorldMemory;
   /** The fixed camera perception reads (RGB-D), with its calibrated pose. */
   camera: { name: string; model: CameraModel };
@@ -157,7 +165,7 @@ export function pickPlaceWiring(o: PickPlaceOptions): PickPlaceWiring {
       holdTicks = 0;
       lastGripper = Infinity;
       const target = Float32Array.from([...ik.q, gripper]);
-      return { latent: await o.model.encode(target, 1), proprio: { target, weights: Float32Array.from([1, 1, 1, 1, 1, 1, 1, GRIPPER_WEIGHT]) } };
+      return { ...(await o.subgoalLatent(target, state)), proprio: leadingProprioGoal(target, [1, 1, 1, 1, 1, 1, 1, GRIPPER_WEIGHT], o.proprioDim) };
     },
     checks: {
       hovering: (s) => {

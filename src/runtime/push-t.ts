@@ -30,6 +30,7 @@ import type { ObjectSighting } from '../memory/records';
 import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
 import type { PlanGoal, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
+import { leadingProprioGoal } from '../planning/types';
 import type { CameraImage, Observation } from '../robot/arm';
 import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { PUSHT_BAR, PUSHT_PUSHER_REACH_m, PUSHT_STEM } from '../sim/scenes/push-t';
@@ -121,6 +122,8 @@ export interface PushTOptions {
    * waypoint would also show the block where it is now, and a push is there to move it.
    */
   waypointGoal(positions: Float32Array, state: PlanState): Promise<Pick<PlanGoal, 'latent' | 'latentWeight'>>;
+  /** Outputs of the model's proprio head: the pusher's x and y come first, anything after them is not scored. */
+  proprioDim: number;
   memory: WorldMemory;
   /** The fixed camera perception reads (RGB-D), with its calibrated pose. */
   camera: { name: string; model: CameraModel };
@@ -229,7 +232,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
           target = pusher;
       }
       const positions = Float32Array.from(target);
-      return { ...(await o.waypointGoal(positions, state)), proprio: { target: positions, weights: Float32Array.from([1, 1]) } };
+      return { ...(await o.waypointGoal(positions, state)), proprio: leadingProprioGoal(positions, [1, 1], o.proprioDim) };
     },
     checks: {
       cleared: (s) => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CemPlanner } from '../../src/planning/cem';
 import { PlanConfigError, PlanInputError } from '../../src/planning/errors';
 import { MppiPlanner } from '../../src/planning/mppi';
-import type { PlanBudget } from '../../src/planning/types';
+import { leadingProprioGoal, type PlanBudget } from '../../src/planning/types';
 import { pointMass } from './linear-model';
 
 const model = pointMass(0.1, 1);
@@ -88,5 +88,15 @@ describe('planner option checks', () => {
     expect(() => new CemPlanner(model, { horizon: 2, samples: 8, energy: { bounds: { low: [1, 1], high: [0, 2] } } })).toThrow(/energy\.bounds[\s\S]*low\[j\] < high\[j\]/);
     expect(() => new CemPlanner(model, { horizon: 2, samples: 8, energy: { bounds: { low: [0], high: [1] } } })).toThrow(/energy\.bounds\.low: expected 2 values/);
     expect(() => new CemPlanner(model, { horizon: 2, samples: 8, energy: { metric: 'l3' as 'l1' } })).toThrow(/energy\.metric/);
+  });
+});
+
+describe('leadingProprioGoal', () => {
+  it('targets the first outputs of a proprio head and leaves the rest unscored; a target longer than the head, or unmatched weights, are refused', () => {
+    const g = leadingProprioGoal([0.5, -1], [1, 2], 4);
+    expect(Array.from(g.target)).toEqual([0.5, -1, 0, 0]);
+    expect(Array.from(g.weights!)).toEqual([1, 2, 0, 0]);
+    expect(() => leadingProprioGoal([1, 2, 3], [1, 1, 1], 2)).toThrow(/3 target values for a proprio head of 2 outputs/);
+    expect(() => leadingProprioGoal([1, 2], [1], 4)).toThrow(PlanInputError);
   });
 });

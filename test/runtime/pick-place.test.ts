@@ -31,7 +31,7 @@ function observation(time: number): Observation {
 }
 
 function wiring(memory: WorldMemory) {
-  return pickPlaceWiring({ model, memory, camera: { name: 'front', model: cameraModelOf(env.sim, 'front') }, scope: 'test' });
+  return pickPlaceWiring({ subgoalLatent: async (q) => ({ latent: await model.encode(q, 1) }), proprioDim: model.dims.proprioDim, memory, camera: { name: 'front', model: cameraModelOf(env.sim, 'front') }, scope: 'test' });
 }
 
 const state = (obs: Observation) => ({ z0: Float32Array.from(obs.jointPositions), proprio: Float32Array.from(obs.jointPositions) });
@@ -85,6 +85,19 @@ describe('pick-place perception and memory', () => {
       expect(w.stats.resolvedOutOfView).toBe(1);
       // The measured arm is nowhere near that target: the hover check says no.
       expect(w.resolvers.checks!.hovering!(state(obs1), goal)).toBe(false);
+      // A pixel model whose head also reads out objects (13 outputs): the same joint target on the
+      // first 8 outputs, the rest unscored, and the latent term off.
+      const pixel = pickPlaceWiring({
+        subgoalLatent: async (_q, s) => ({ latent: s.z0.slice(), latentWeight: 0 }), proprioDim: 13, memory,
+        camera: { name: 'front', model: cameraModelOf(env.sim, 'front') }, scope: 'test',
+      });
+      const pg = await pixel.resolvers.object!({ object: 'cube', offset_m: [0, 0, 0.12], gripper_m: 0.04 }, state(obs1), 'above-cube');
+      expect(pg.latentWeight).toBe(0);
+      expect(Array.from(pg.proprio!.target.subarray(0, 8))).toEqual(Array.from(q));
+      expect(Array.from(pg.proprio!.target.subarray(8))).toEqual([0, 0, 0, 0, 0]);
+      expect(Array.from(pg.proprio!.weights!.subarray(0, 7))).toEqual([1, 1, 1, 1, 1, 1, 1]);
+      expect(pg.proprio!.weights![7]).toBeGreaterThan(0);
+      expect(Array.from(pg.proprio!.weights!.subarray(8))).toEqual([0, 0, 0, 0, 0]);
     } finally {
       memory.close();
     }
