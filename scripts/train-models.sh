@@ -3,10 +3,11 @@
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
 #   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|push-t-state|pick-place-state|reach-state|reach-pixels|reach-joints ...]
-# (default: two-rooms, two-rooms-high, pick-place, reach and push-t, the ones shipped;
+# (default: two-rooms, two-rooms-high, pick-place, reach, reach-state and push-t, the ones shipped;
 # two-rooms-high trains over models/two-rooms' encoder, so it follows two-rooms; reach-pixels
-# and reach-joints rerun the recorded attempts of models/README.md, push-t-state, pick-place-state
-# and reach-state the state-vector models shipped before the pixel ones, all into runs/ only)
+# and reach-joints rerun the recorded attempts of models/README.md, push-t-state and pick-place-state
+# the state-vector models shipped before the pixel ones, all into runs/ only; reach-state is the
+# state-vector reach model a ROS 2 or replayed arm runs on, which reports joints and no frames)
 # The output replaces models/<task>/ only when training finished; the
 # optimizer state and train-state.json stay in runs/<task>/ for resuming.
 set -euo pipefail
@@ -69,7 +70,7 @@ collect_push_t() {
 }
 
 tasks=("$@")
-[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms two-rooms-high pick-place reach push-t)
+[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms two-rooms-high pick-place reach reach-state push-t)
 for task in "${tasks[@]}"; do
   case "$task" in
     two-rooms | two-rooms-high) data=$(collect_two_rooms | tail -n 1) ;;
@@ -84,7 +85,7 @@ for task in "${tasks[@]}"; do
     *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, push-t-state, pick-place-state, reach-state, reach-pixels, reach-joints)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
-  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = reach-state ] || [ "$task" = pick-place-state ] || [ "$task" = push-t-state ]; then
+  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = pick-place-state ] || [ "$task" = push-t-state ]; then
     echo "runs/$task holds the $task model; not installed in models/ (models/README.md says why)"
     continue
   fi

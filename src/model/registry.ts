@@ -1,9 +1,12 @@
 /**
  * The registry of shipped models: `models/<task>/` in the package holds a
  * checkpoint (config.json + model.safetensors) trained for an embedded task
- * by the command recorded beside it, and `models/<task>-high/` where a task
- * ships the coarse-time-step model of a latent sub-goal hierarchy over it.
- * The CLI uses a shipped model when the user names none.
+ * by the command recorded beside it, `models/<task>-high/` where a task
+ * ships the coarse-time-step model of a latent sub-goal hierarchy over it, and
+ * `models/<task>-state/` where a task's model reads camera frames but the task
+ * also runs on arms that report joints only (a ROS 2 arm, a replayed bag): a
+ * state-vector model of the same robot. The CLI uses a shipped model when the
+ * user names none.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -21,4 +24,9 @@ export function shippedModel(task: string, root = MODELS_DIR): string | undefine
 /** The shipped high-level (coarse-time-step) checkpoint folder for a task, or undefined when none ships. */
 export function shippedHighModel(task: string, root = MODELS_DIR): string | undefined {
   return shippedModel(`${task}-high`, root);
+}
+
+/** The shipped state-vector checkpoint folder for a task whose main model reads pixels, or undefined when none ships. */
+export function shippedStateModel(task: string, root = MODELS_DIR): string | undefined {
+  return shippedModel(`${task}-state`, root);
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
 import { readCheckpointConfig } from '../../model/checkpoint';
-import { shippedHighModel, shippedModel } from '../../model/registry';
+import { shippedHighModel, shippedModel, shippedStateModel } from '../../model/registry';
 import { STATE_MODEL_TASKS, assertStateModelTask, fitStateModel, modelFromCheckpoint, type Hierarchy } from '../../runtime/embedded';
 import { cpus } from 'node:os';
 import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summaryTable } from '../../runtime/evaluate';
@@ -49,9 +49,14 @@ const sharedSchema = {
   json: z.boolean().default(false),
 };
 
-async function resolveModel(task: TaskName, dir: string | undefined, backend: 'auto' | 'cpu' | 'reference', ctx: CommandContext): Promise<WorldModel> {
+/**
+ * The model a command runs: the one named, else the shipped one (on an arm that reports joints
+ * only, `input: 'state'`, the task's shipped state-vector model where its main model reads
+ * pixels), else a linear state-space model fitted on the spot.
+ */
+async function resolveModel(task: TaskName, dir: string | undefined, backend: 'auto' | 'cpu' | 'reference', ctx: CommandContext, input: 'any' | 'state' = 'any'): Promise<WorldModel> {
   if (dir) return loadModel(dir, { backend });
-  const shipped = shippedModel(task);
+  const shipped = (input === 'state' ? shippedStateModel(task) : undefined) ?? shippedModel(task);
   if (shipped) {
     ctx.log(`${task}: shipped model ${shipped}`);
     return loadModel(shipped, { backend });
@@ -142,7 +147,7 @@ export const runCommand: Command<typeof runSchema> = {
         return await runOnBackend(
           { task: o.task, robot: o.robot, bag: o.bag, goalJoints: o['goal-joints'], jointPrefix: o['joint-prefix'], episodes: o.episodes, seed: o.seed, json: o.json, memory, ...runOptions(o) },
           ctx,
-          () => resolveModel(o.task, o.model, o.backend, ctx),
+          () => resolveModel(o.task, o.model, o.backend, ctx, 'state'),
         );
       } finally {
         memory?.close();
