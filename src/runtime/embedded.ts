@@ -65,12 +65,12 @@ export const STATE_MODEL_TASKS = ['reach', 'two-rooms', 'pick-place', 'push-t'] 
  * Tasks whose objects the runtime perceives and remembers (src/runtime/pick-place.ts,
  * src/runtime/push-t.ts): the camera perception reads and its frame size (pick-place: the cube's top
  * face spans ~50 pixels at 192; push-t: the T's about 300 at 128; a pixel model's input is that frame
- * scaled to its own size), and whether a pixel model may plan the task (push-t: its waypoints are
- * scored on the pusher position the model's proprio head decodes from its predicted latents).
+ * scaled to its own size). A pixel model plans either task on the robot state its proprio head
+ * decodes from its predicted latents (the graph's sub-goals are pusher positions and arm joints).
  */
-const PERCEIVED_OBJECT_TASKS: Partial<Record<TaskName, { camera: string; imageSize: number; pixelModels: boolean }>> = {
-  'pick-place': { camera: 'front', imageSize: 192, pixelModels: false },
-  'push-t': { camera: 'top', imageSize: 128, pixelModels: true },
+const PERCEIVED_OBJECT_TASKS: Partial<Record<TaskName, { camera: string; imageSize: number }>> = {
+  'pick-place': { camera: 'front', imageSize: 192 },
+  'push-t': { camera: 'top', imageSize: 128 },
 };
 
 interface TaskWiring {
@@ -481,11 +481,6 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const pixels = enc.kind !== 'mlp';
   if (!pixels && !isStateModelTask(o.task)) throw needsPixelModel(o.task, `model '${model.config.name}' (mlp encoder)`);
   const seeing = PERCEIVED_OBJECT_TASKS[o.task];
-  if (seeing && pixels && !seeing.pixelModels) {
-    throw new EmbeddedTaskError(
-      `task '${o.task}' runs on a state-space model of the arm with the objects located by RGB-D perception; model '${model.config.name}' has a ${enc.kind} encoder (no pixel model for ${o.task} exists yet)`,
-    );
-  }
   const perceived = seeing !== undefined;
   const imageSize = perceived ? seeing.imageSize : enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;

@@ -211,10 +211,6 @@ describe('pick-place episode on the embedded simulator', () => {
     });
   }, 60_000);
 
-  it('refuses a pixel model for pick-place, before the simulator starts', async () => {
-    const cnn = { ...model, config: { ...model.config, encoder: { kind: 'cnn', inChannels: 3, imageSize: 64 } } } as unknown as typeof model;
-    await expect(createEmbeddedRun({ task: 'pick-place', seed: 90_000, mode: 'train', model: cnn, hierarchy: 'auto' })).rejects.toThrow(/state-space model of the arm/);
-  });
 });
 
 describe('holdArmWhileGripping', () => {

@@ -76,6 +76,31 @@ describe('pixel models on the embedded simulator', () => {
     }
   });
 
+  it('pick-place on a pixel model whose head also reads out objects: frames scaled from the perception camera, sub-goals on the decoded joints', async () => {
+    const objects = parseCheckpointConfig({
+      ...cnn, name: 'pick-place-objects-untrained', action: { dim: 8 }, proprio: { dim: 13 },
+      encoder: { ...cnn.encoder, inChannels: 11, proprioPlanes: 8 },
+    });
+    const model = await modelFromCheckpoint({ config: objects, tensors: initWeights(objects, 1) });
+    const inputs: Float32Array[] = [];
+    const run = await createEmbeddedRun({ task: 'pick-place', seed: EVAL_SEEDS.start, mode: 'eval', model: recording(model, inputs), hierarchy: 'auto', samples: 32, horizon: 4 });
+    try {
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 });
+      const t = await loop.tick();
+      // The first sub-goal is placed from the perceived cube; its goal is the IK joints on the
+      // head's first 8 outputs (the planner refuses a proprio target of the wrong length).
+      expect(t.subgoal).toBe('above-cube');
+      expect(t.iterations).toBeGreaterThan(0);
+      for (const x of inputs) expect(x.length).toBe(11 * 32 * 32);
+      // No sub-goal is encoded: a pixel model's sub-goal latent is the current one, unscored.
+      // Encoded are the goal observation and the tick's frame.
+      expect(inputs).toHaveLength(2);
+    } finally {
+      run.close();
+      model.dispose();
+    }
+  });
+
   it('refuses a model whose inputs do not fit the task, saying what each side has', async () => {
     const wrong = parseCheckpointConfig({ ...cnn, encoder: { kind: 'mlp', inputDim: 5, hiddenDims: [] }, latent: { tokens: 1, dim: 8 } });
     const model = await modelFromCheckpoint({ config: wrong, tensors: initWeights(wrong, 1) });
