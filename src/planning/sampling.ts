@@ -28,6 +28,7 @@ import {
 import { Random } from './random';
 import {
   checkGoal,
+  currentLatent,
   checkState,
   checkVector,
   type IterationTrace,
@@ -74,6 +75,14 @@ export const samplingOptionsShape = {
   patience: z.number().int().positive().default(3),
   /** Improvements below this absolute amount also count as "no longer improving". */
   absoluteTolerance: z.number().nonnegative().default(1e-7),
+  /**
+   * Offset-free prediction of proprio: each plan decodes the current latent, and the decode error
+   * there (measured state.proprio minus proprio_head(z_t), over the entries state.proprio has) is
+   * added to every predicted proprio before the energy terms see it. A pixel model's head reads the
+   * joints out of a frame with a bias of some millimetres at the tool; without this, the planner
+   * steers the decoded joints onto the target and the measured ones stop that bias short of it.
+   */
+  offsetFreeProprio: z.boolean().default(false),
   /** Native energy terms (RolloutCost) and action bounds. */
   energy: energySpecSchema,
 };
@@ -91,6 +100,7 @@ export type SamplingOptions = {
   tolerance: number;
   patience: number;
   absoluteTolerance: number;
+  offsetFreeProprio: boolean;
   energy: EnergySpec;
 };
 
@@ -163,6 +173,14 @@ export abstract class SamplingPlanner implements Planner {
     this.rng.reseed(seed);
   }
 
+  /** Measured minus decoded proprio at the current latent, over the entries both have. */
+  private async decodeOffset(measured: Float32Array, z0: Float32Array): Promise<Float32Array> {
+    const decoded = await this.model.decodeProprio(currentLatent(z0, this.model.dims.latentSize), 1);
+    const offset = new Float32Array(Math.min(measured.length, decoded.length));
+    for (let j = 0; j < offset.length; j++) offset[j] = measured[j]! - decoded[j]!;
+    return offset;
+  }
+
   /** Updates mean/std in place from this iteration's samples and energies. */
   protected abstract update(ctx: UpdateContext): void;
 
@@ -226,6 +244,7 @@ export abstract class SamplingPlanner implements Planner {
       signal,
     };
 
+    const offset = needsProprio && this.options.offsetFreeProprio && state.proprio ? await this.decodeOffset(state.proprio, state.z0) : undefined;
     const trace: IterationTrace[] = [];
     const bestHistory: number[] = [];
     let bestSoFar = Number.POSITIVE_INFINITY;
@@ -242,6 +261,10 @@ export abstract class SamplingPlanner implements Planner {
       const r0 = performance.now();
       const result = await this.model.rollout(request);
       const r1 = performance.now();
+      if (offset && result.proprio) {
+        const P = dims.proprioDim;
+        for (let row = 0; row < N * H; row++) for (let j = 0; j < offset.length; j++) result.proprio[row * P + j] += offset[j]!;
+      }
       const energies = this.energies;
       const raw = result.energies;
       for (let n = 0; n < N; n++) energies[n] = raw[n];

@@ -153,6 +153,30 @@ describe('proprio goal', () => {
     expect(half[0]).toBeLessThan(off[0]!);
   });
 
+  it('offsetFreeProprio: a proprio head biased at the current state is corrected by measured minus decoded, so the measured state reaches the target', async () => {
+    // The head reads x 0.1 too high; the measured state is the latent itself (at the origin).
+    const biased = linearModel({ L: 2, A: 2, Wz: [0, 0, 0, 0], Wa: [0.1, 0, 0, 0.1], b: [0, 0], proprio: { P: 2, W: [1, 0, 0, 1], b: [0.1, 0] }, low: [-1, -1], high: [1, 1] });
+    const end = async (offsetFreeProprio: boolean, measured?: number[]) => {
+      const cem = new CemPlanner(biased, { horizon: 8, samples: 128, seed: 1, offsetFreeProprio, energy: { terminalWeight: 0, actionMagnitudeWeight: 0.001 } });
+      const r = await cem.plan(
+        { z0: new Float32Array(2), ...(measured ? { proprio: Float32Array.from(measured) } : {}) },
+        { latent: new Float32Array(2), latentWeight: 0, proprio: { target: Float32Array.from([0.4, 0.2]) } },
+        { maxIterations: 40 },
+      );
+      const path = await predictedPath(biased, r.actions, 8, new Float32Array(2)); // decoded, so x is 0.1 high
+      return [path[7 * 2]! - 0.1, path[7 * 2 + 1]!];
+    };
+    const plain = await end(false, [0, 0]);
+    const corrected = await end(true, [0, 0]);
+    // Uncorrected, the decoded x reaches 0.4 with the true x 0.1 short; corrected, the true x does.
+    expect(plain[0]).toBeCloseTo(0.3, 1);
+    expect(corrected[0]).toBeCloseTo(0.4, 1);
+    expect(Math.abs(corrected[0]! - 0.4)).toBeLessThan(Math.abs(plain[0]! - 0.4) - 0.05);
+    for (const p of [plain, corrected]) expect(p[1]).toBeCloseTo(0.2, 1); // y was unbiased
+    // Without a measured state there is nothing to correct by.
+    expect(await end(true)).toEqual(await end(false));
+  });
+
   it('a negative or non-finite latentWeight is refused naming goal.latentWeight', async () => {
     const cem = new CemPlanner(pointMass(0.1, 1), { horizon: 2, samples: 8 });
     for (const latentWeight of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
