@@ -78,9 +78,10 @@ export const samplingOptionsShape = {
   /**
    * Offset-free prediction of proprio: each plan decodes the current latent, and the decode error
    * there (measured state.proprio minus proprio_head(z_t), over the entries state.proprio has) is
-   * added to every predicted proprio before the energy terms see it. A pixel model's head reads the
-   * joints out of a frame with a bias of some millimetres at the tool; without this, the planner
-   * steers the decoded joints onto the target and the measured ones stop that bias short of it.
+   * added to every predicted proprio before the energy terms see it: the planner then steers the
+   * measured state, not the decoded one, onto a proprio target. It pays where the decode error is a
+   * steady bias; where it jitters from frame to frame it adds that jitter to the plan (the embedded
+   * runtime leaves it off: models/README.md has what it did for push-t and reach).
    */
   offsetFreeProprio: z.boolean().default(false),
   /** Native energy terms (RolloutCost) and action bounds. */

@@ -94,13 +94,6 @@ interface TaskWiring {
    * hold the arm steadier where millimetres count (a grasp), at the cost of slower first moves.
    */
   initStdFraction?: number;
-  /**
-   * A pixel model's predicted joints are corrected by their decode error at the current frame
-   * (measured minus decoded: offset-free MPC, the planners' offsetFreeProprio). On for the arm,
-   * whose grasp and reach tolerances are millimetres at the tool; push-t measured no gain from it
-   * (models/README.md). A state model decodes its own input and needs none.
-   */
-  offsetFreeDecode?: boolean;
   /** What the adapter's arm actions are: joint position targets (any backend) or velocities (the simulator's point mass). */
   armAction: 'joint-targets' | 'velocity';
   adapter(period_s: number): ActionAdapter;
@@ -193,7 +186,6 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     guardedJoints: 7,
     positionBand: 0.1,
     jointGoalScale: 0.05,
-    offsetFreeDecode: true,
     armAction: 'joint-targets',
     adapter: armAdapter,
   },
@@ -204,7 +196,6 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     positionBand: 0.1,
     jointGoalScale: 0.05,
     initStdFraction: 0.3,
-    offsetFreeDecode: true,
     armAction: 'joint-targets',
     adapter: armAdapter,
   },
@@ -443,7 +434,6 @@ function cemPlanner(
       eliteFraction: 0.1,
       tolerance: 1e-3,
       patience: 2,
-      offsetFreeProprio: w.offsetFreeDecode === true && model.config.encoder.kind !== 'mlp',
       energy: {
         metric: 'l2',
         terminalWeight: 1,
