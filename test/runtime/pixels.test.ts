@@ -25,6 +25,18 @@ function recording(model: WorldModel, inputs: Float32Array[]): WorldModel {
   });
 }
 
+/** An untrained cnn of the arm (the joints as 8 planes after the RGB, a proprio head of `proprioDim` outputs) in an embedded run of `task`, its encoder inputs recorded. */
+async function armPlanesRun(task: 'reach' | 'pick-place', proprioDim: number) {
+  const config = parseCheckpointConfig({
+    ...cnn, name: `${task}-planes-untrained`, action: { dim: 8 }, proprio: { dim: proprioDim },
+    encoder: { ...cnn.encoder, inChannels: 11, proprioPlanes: 8 },
+  });
+  const model = await modelFromCheckpoint({ config, tensors: initWeights(config, 1) });
+  const inputs: Float32Array[] = [];
+  const run = await createEmbeddedRun({ task, seed: EVAL_SEEDS.start, mode: 'eval', model: recording(model, inputs), hierarchy: 'auto', samples: 32, horizon: 4 });
+  return { model, run, inputs };
+}
+
 describe('pixel models on the embedded simulator', () => {
   it('encode the task camera at the encoder size, and resolve door sub-goals from rendered observations', async () => {
     const model = await modelFromCheckpoint({ config: cnn, tensors: initWeights(cnn, 1) });
@@ -49,16 +61,9 @@ describe('pixel models on the embedded simulator', () => {
   });
 
   it('a cnn with proprio planes gets the frame, then the measured joints tiled (the goal: the goal frame and the goal joints)', async () => {
-    const planes = parseCheckpointConfig({
-      ...cnn, name: 'reach-planes-untrained', action: { dim: 8 }, proprio: { dim: 8 },
-      encoder: { ...cnn.encoder, inChannels: 11, proprioPlanes: 8 },
-    });
-    const model = await modelFromCheckpoint({ config: planes, tensors: initWeights(planes, 1) });
-    const inputs: Float32Array[] = [];
-    const run = await createEmbeddedRun({ task: 'reach', seed: EVAL_SEEDS.start, mode: 'eval', model: recording(model, inputs), hierarchy: 'auto', samples: 32, horizon: 4 });
+    const { model, run, inputs } = await armPlanesRun('reach', 8);
     try {
-      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 });
-      await loop.tick();
+      await new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 }).tick();
       const px = 32 * 32;
       expect(inputs.length).toBeGreaterThanOrEqual(2);
       const planesOf = (x: Float32Array) => Array.from({ length: 8 }, (_, c) => {
@@ -77,16 +82,9 @@ describe('pixel models on the embedded simulator', () => {
   });
 
   it('pick-place on a pixel model whose head also reads out objects: frames scaled from the perception camera, sub-goals on the decoded joints', async () => {
-    const objects = parseCheckpointConfig({
-      ...cnn, name: 'pick-place-objects-untrained', action: { dim: 8 }, proprio: { dim: 13 },
-      encoder: { ...cnn.encoder, inChannels: 11, proprioPlanes: 8 },
-    });
-    const model = await modelFromCheckpoint({ config: objects, tensors: initWeights(objects, 1) });
-    const inputs: Float32Array[] = [];
-    const run = await createEmbeddedRun({ task: 'pick-place', seed: EVAL_SEEDS.start, mode: 'eval', model: recording(model, inputs), hierarchy: 'auto', samples: 32, horizon: 4 });
+    const { model, run, inputs } = await armPlanesRun('pick-place', 13);
     try {
-      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 });
-      const t = await loop.tick();
+      const t = await new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 }).tick();
       // The first sub-goal is placed from the perceived cube; its goal is the IK joints on the
       // head's first 8 outputs (the planner refuses a proprio target of the wrong length).
       expect(t.subgoal).toBe('above-cube');
