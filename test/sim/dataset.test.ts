@@ -117,6 +117,18 @@ describe('collect + reader', () => {
     // Resuming with the flag changed is another dataset.
     await expect(collect({ task: 'reach', policy: 'scripted', episodes: 2, maxSteps: 4, imageSize: 16, objects: true, out: plain })).rejects.toThrow(/objectNames/);
     await expect(collect({ ...base, episodes: 1, objects: true, out: tmp('agent') })).rejects.toThrow(/task 'two-rooms' has no objects to record/);
+    // The writer takes object states exactly when the dataset records them, one vector per observation.
+    const identity = { ...readManifest(out), episodesRequested: 1 };
+    const [ep] = await (async () => { const all = []; for await (const e of DatasetReader.open(out).episodes()) all.push(e); return all; })();
+    const rec = (objects?: Float32Array[]) => ({
+      index: 0, seed: 0, success: false, goal: {}, frames: { front: [], wrist: [] }, goalFrames: {}, goalProprio: ep!.goalProprio,
+      proprio: [ep!.proprio.subarray(0, 16), ep!.proprio.subarray(16, 32)], actions: [ep!.actions.subarray(0, 8)], ...(objects ? { objects } : {}),
+    });
+    const { chunks: _c, episodes: _e, complete: _d, ...withObjects } = identity;
+    const { objectNames: _n, ...withoutObjects } = withObjects;
+    expect(() => DatasetWriter.open(tmp('w1'), withObjects).add(rec())).toThrow(/needs one object-state vector of 6 values per observation \(2\)/);
+    expect(() => DatasetWriter.open(tmp('w2'), withObjects).add(rec([new Float32Array(6)]))).toThrow(/per observation/);
+    expect(() => DatasetWriter.open(tmp('w3'), withoutObjects).add(rec([new Float32Array(6), new Float32Array(6)]))).toThrow(/carries object states, the dataset records none/);
   });
 
   it('refuses evaluation seeds for a training set before writing anything', async () => {
