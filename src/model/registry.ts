@@ -5,8 +5,10 @@
  * ships the coarse-time-step model of a latent sub-goal hierarchy over it, and
  * `models/<task>-state/` where a task's model reads camera frames but the task
  * also runs on arms that report joints only (a ROS 2 arm, a replayed bag): a
- * state-vector model of the same robot. The CLI uses a shipped model when the
- * user names none.
+ * state-vector model of the same robot, and `models/<task>-monitor/` where the
+ * surprise monitor runs a model that sees what the planner's model does not
+ * (pick-place's state model of the arm is blind to the cube). The CLI uses a
+ * shipped model when the user names none.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -29,4 +31,9 @@ export function shippedHighModel(task: string, root = MODELS_DIR): string | unde
 /** The shipped state-vector checkpoint folder for a task whose main model reads pixels, or undefined when none ships. */
 export function shippedStateModel(task: string, root = MODELS_DIR): string | undefined {
   return shippedModel(`${task}-state`, root);
+}
+
+/** The shipped model the surprise monitor runs for a task instead of the planner's, or undefined when none ships. */
+export function shippedMonitorModel(task: string, root = MODELS_DIR): string | undefined {
+  return shippedModel(`${task}-monitor`, root);
 }

@@ -377,6 +377,8 @@ export interface EmbeddedRunOptions {
   realtime?: boolean;
   /** Persistent memory: task-graph waypoints the robot reaches are remembered there and reused as sub-goal latents. */
   memory?: WorldMemory;
+  /** The world model the surprise monitor runs instead of `model` (LoopStages.monitor): one that sees what `model` does not. */
+  monitorModel?: WorldModel;
 }
 
 export interface EmbeddedRun {
@@ -474,6 +476,50 @@ function guardrailsFor(w: TaskWiring): Guardrails {
   return guardrails;
 }
 
+/** Refuses a model whose inputs or actions do not fit the task, saying what each side has (before anything starts). */
+function fitModel(task: TaskName, w: TaskWiring, model: WorldModel): void {
+  const enc = model.config.encoder;
+  const spec = TASKS[task].spec;
+  const S = spec.proprioJoints.length;
+  const camera = model.config.camera ?? spec.cameras[0]!;
+  if (!spec.cameras.includes(camera)) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes the '${camera}' camera; task '${task}' has ${spec.cameras.join(', ')}`);
+  }
+  if (enc.kind === 'mlp' && model.dims.inputSize !== S) {
+    throw new EmbeddedTaskError(
+      `model '${model.config.name}' takes ${model.dims.inputSize}-dim state vectors; ` +
+        `task '${task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`,
+    );
+  }
+  const planes = proprioPlanesOf(enc);
+  if (enc.kind !== 'mlp' && enc.inChannels !== 3 + planes) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${enc.inChannels}-channel images; the '${camera}' camera gives RGB`);
+  }
+  if (planes > S) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${planes} proprio planes; task '${task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`);
+  }
+  if (model.dims.actionDim !== w.actionLimit.length) {
+    throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${task}' needs ${w.actionLimit.length}`);
+  }
+}
+
+/** Encoder input of an observation for `model`: the proprio vector, or its camera's frame as CHW floats (then any proprio planes). */
+function encoderInputOf(task: TaskName, model: WorldModel): (obs: Observation) => Float32Array {
+  const enc = model.config.encoder;
+  if (enc.kind === 'mlp') return (obs) => Float32Array.from(obs.jointPositions);
+  const camera = model.config.camera ?? TASKS[task].spec.cameras[0]!;
+  const planes = proprioPlanesOf(enc);
+  return (obs) => {
+    const img = obs.images[camera];
+    if (!img) throw new EmbeddedTaskError(`task '${task}': no '${camera}' image in the observation for model '${model.config.name}'`);
+    // The rendered frame scaled (area average) to the encoder's input size where perception renders it larger.
+    const size = enc.imageSize;
+    const out = new Float32Array(enc.inChannels * size * size);
+    encoderFrame(img, obs.jointPositions, planes, size, out, 0, `${camera} camera`);
+    return out;
+  };
+}
+
 export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<EmbeddedRun> {
   const w = wiringFor(o.task);
   const model = o.model;
@@ -484,43 +530,21 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
   const perceived = seeing !== undefined;
   const imageSize = perceived ? seeing.imageSize : enc.kind === 'mlp' ? (o.imageSize ?? 64) : enc.imageSize;
   const spec = TASKS[o.task].spec;
-  const S = spec.proprioJoints.length;
-  const camera = model.config.camera ?? spec.cameras[0]!;
-  if (!spec.cameras.includes(camera)) {
-    throw new EmbeddedTaskError(`model '${model.config.name}' takes the '${camera}' camera; task '${o.task}' has ${spec.cameras.join(', ')}`);
-  }
-  if (enc.kind === 'mlp' && model.dims.inputSize !== S) {
-    throw new EmbeddedTaskError(
-      `model '${model.config.name}' takes ${model.dims.inputSize}-dim state vectors; ` +
-        `task '${o.task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`,
-    );
-  }
-  const planes = proprioPlanesOf(enc);
-  if (enc.kind !== 'mlp' && enc.inChannels !== 3 + planes) {
-    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${enc.inChannels}-channel images; the '${camera}' camera gives RGB`);
-  }
-  if (planes > S) {
-    throw new EmbeddedTaskError(`model '${model.config.name}' takes ${planes} proprio planes; task '${o.task}' gives ${S} proprio values (${spec.proprioJoints.join(', ')})`);
-  }
-  if (model.dims.actionDim !== w.actionLimit.length) {
-    throw new EmbeddedTaskError(`model '${model.config.name}' has ${model.dims.actionDim} action dims; task '${o.task}' needs ${w.actionLimit.length}`);
+  fitModel(o.task, w, model);
+  const monitor = o.monitorModel;
+  if (monitor) {
+    fitModel(o.task, w, monitor);
+    if (monitor.dims.historyLength !== 1) throw new EmbeddedTaskError(`monitor model '${monitor.config.name}': one-step surprise needs a history-1 predictor (has ${monitor.dims.historyLength})`);
+    if (!perceived && monitor.config.encoder.kind !== 'mlp' && (!pixels || monitor.config.encoder.imageSize !== enc.imageSize)) {
+      throw new EmbeddedTaskError(`monitor model '${monitor.config.name}': task '${o.task}' renders frames for its planner's model only; a monitor that reads pixels runs beside a pixel model of the same input size, or on a task with perception`);
+    }
   }
   const stride = o.hierarchy === 'latent' ? highModelStride(o.task, model, o.highModel, seeing !== undefined) : 1;
   // The checks above run before the simulator starts, so a refused model leaves nothing open.
   const arm = await SimArm.forTask(o.task, { seed: o.seed, mode: o.mode, render: pixels || perceived || (o.render ?? false), depth: perceived, imageSize, realtime: o.realtime ?? false });
   const env = arm.env!;
   const period_s = spec.frameskip * env.sim.timestep;
-  /** Encoder input of an observation: the proprio vector, or the main camera's frame as CHW floats (then any proprio planes). */
-  const encoderInput = (obs: Observation): Float32Array => {
-    if (!pixels) return Float32Array.from(obs.jointPositions);
-    const img = obs.images[camera];
-    if (!img) throw new EmbeddedTaskError(`task '${o.task}': no '${camera}' image in the observation for model '${model.config.name}'`);
-    // The rendered frame scaled (area average) to the encoder's input size where perception renders it larger.
-    const size = enc.imageSize;
-    const out = new Float32Array(enc.inChannels * size * size);
-    encoderFrame(img, obs.jointPositions, planes, size, out, 0, `${camera} camera`);
-    return out;
-  };
+  const encoderInput = encoderInputOf(o.task, model);
   /** The observation the arm would give in another simulator state (the simulator is restored). */
   const observationOf = async (state: SimState): Promise<Observation> => {
     const saved = env.sim.getState();
@@ -672,6 +696,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
     goal,
     isSuccess: () => env.isSuccess(),
     surprise: new SurpriseMonitor({ metric: 'l2' }),
+    ...(monitor ? { monitor: { model: monitor, encoderInput: encoderInputOf(o.task, monitor) } } : {}),
     episodeId: `${o.task}-${o.seed}`,
     plannerName: o.hierarchy === 'latent' ? 'latent-subgoals/cem' : hierarchical ? 'task-graph/cem' : 'cem',
   };

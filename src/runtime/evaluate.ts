@@ -20,6 +20,8 @@ export interface EvalOptions {
   hierarchy: Hierarchy;
   /** With hierarchy 'latent': the coarse-time-step model of the high level. */
   highModel?: WorldModel;
+  /** The model the surprise monitor runs instead of `model` (EmbeddedRunOptions.monitorModel). */
+  monitorModel?: WorldModel;
   maxIterations: number;
   planTime_ms: number;
   samples: number;
@@ -99,6 +101,7 @@ export async function evaluateTask(o: EvalOptions, onProgress?: (p: EvalProgress
       model: o.model,
       hierarchy: o.hierarchy,
       highModel: o.highModel,
+      monitorModel: o.monitorModel,
       samples: o.samples,
       horizon: o.horizon,
       realtime: o.realtime,

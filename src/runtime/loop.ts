@@ -57,6 +57,13 @@ export interface LoopStages {
    */
   perceive?(obs: Observation, latent: Float32Array): ObjectSighting[];
   surprise?: SurpriseMonitor;
+  /**
+   * The world model the surprise monitor runs, where it is not the planner's: a model that sees what
+   * the planner's does not (pick-place plans on a state model of the arm, blind to the cube; its
+   * monitor reads the camera). One-step predictions from its own latent (a history-1 predictor)
+   * and the action sent, in the same action form as the planner's model.
+   */
+  monitor?: { model: WorldModel; encoderInput(obs: Observation): Float32Array };
   episodeId?: string;
   plannerName?: string;
 }
@@ -137,8 +144,9 @@ export class ControlLoop {
     if (s.perceive) s.memory!.recordFrame({ time_s: obs.time, seen: s.perceive(obs, z) });
 
     let surprise: SurpriseReading | undefined;
+    const zMonitor = s.surprise && s.monitor ? await s.monitor.model.encode(s.monitor.encoderInput(obs), 1) : undefined;
     if (s.surprise) {
-      surprise = s.surprise.observe(z, obs.time);
+      surprise = s.surprise.observe(zMonitor ?? z, obs.time);
       const ev = surprise?.event;
       if (ev) {
         this.#stats.surpriseEvents++;
@@ -215,11 +223,12 @@ export class ControlLoop {
     if (s.surprise) {
       // What the model expects to see next tick, given what was actually sent.
       const sent = s.adapter.modelActionOf(armAction, obs, o.controlPeriod_s);
-      const r = await s.model.rollout({
-        z0: hist,
+      const m = s.monitor?.model ?? s.model;
+      const r = await m.rollout({
+        z0: zMonitor ?? hist,
         actions: sent,
         horizon: 1,
-        goal: s.goal.latent,
+        goal: zMonitor ?? s.goal.latent,
         cost: { metric: 'l2', terminalWeight: 0, runningWeight: 0 },
         returnFinalLatents: true,
       });

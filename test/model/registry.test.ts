@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { shippedHighModel, shippedModel, shippedStateModel } from '../../src/model/registry';
+import { shippedHighModel, shippedModel, shippedMonitorModel, shippedStateModel } from '../../src/model/registry';
 
 describe('shipped model registry', () => {
   it('finds a task folder only when it holds both checkpoint files', () => {
@@ -23,5 +23,10 @@ describe('shipped model registry', () => {
     writeFileSync(join(root, 'reach-state', 'config.json'), '{}');
     writeFileSync(join(root, 'reach-state', 'model.safetensors'), '');
     expect(shippedStateModel('reach', root)).toBe(join(root, 'reach-state'));
+    expect(shippedMonitorModel('reach', root)).toBeUndefined();
+    mkdirSync(join(root, 'reach-monitor'));
+    writeFileSync(join(root, 'reach-monitor', 'config.json'), '{}');
+    writeFileSync(join(root, 'reach-monitor', 'model.safetensors'), '');
+    expect(shippedMonitorModel('reach', root)).toBe(join(root, 'reach-monitor'));
   });
 });

@@ -4,6 +4,7 @@ import { initWeights } from '../../src/model/checkpoint';
 import { parseCheckpointConfig } from '../../src/model/config';
 import { createEmbeddedRun, EmbeddedTaskError, modelFromCheckpoint } from '../../src/runtime/embedded';
 import { ControlLoop } from '../../src/runtime/loop';
+import { latentError } from '../../src/perception/surprise';
 import { EVAL_SEEDS } from '../../src/sim/tasks/seeds';
 
 const cnn = parseCheckpointConfig({
@@ -96,6 +97,48 @@ describe('pixel models on the embedded simulator', () => {
     } finally {
       run.close();
       model.dispose();
+    }
+  });
+
+  it('a monitor model runs the surprise monitor beside a state model: it encodes each frame, and its one-step prediction is what the next frame is scored against', async () => {
+    const state = parseCheckpointConfig({
+      format: 'jepa-runtime.checkpoint/1', name: 'pick-place-state-untrained', latent: { tokens: 1, dim: 8 }, action: { dim: 8 }, proprio: { dim: 8 },
+      encoder: { kind: 'mlp', inputDim: 8, hiddenDims: [16] }, predictor: { kind: 'mlp', hiddenDims: [16] },
+    });
+    const model = await modelFromCheckpoint({ config: state, tensors: initWeights(state, 2) });
+    const planes = parseCheckpointConfig({ ...cnn, name: 'pick-place-monitor-untrained', action: { dim: 8 }, proprio: { dim: 13 }, encoder: { ...cnn.encoder, inChannels: 11, proprioPlanes: 8 } });
+    const monitorBase = await modelFromCheckpoint({ config: planes, tensors: initWeights(planes, 3) });
+    const seen: Float32Array[] = [], predicted: Float32Array[] = [];
+    const monitor = Object.assign(Object.create(monitorBase) as WorldModel, {
+      encode: async (frames: Float32Array, count: number) => {
+        const z = await monitorBase.encode(frames, count);
+        expect(frames.length).toBe(11 * 32 * 32);
+        seen.push(z.slice());
+        return z;
+      },
+      rollout: async (req: Parameters<WorldModel['rollout']>[0]) => {
+        const r = await monitorBase.rollout(req);
+        predicted.push(r.finalLatents!.slice());
+        return r;
+      },
+    });
+    const run = await createEmbeddedRun({ task: 'pick-place', seed: EVAL_SEEDS.start, mode: 'eval', model, monitorModel: monitor, hierarchy: 'auto', samples: 32, horizon: 4 });
+    try {
+      const loop = new ControlLoop(run.stages, { controlPeriod_s: run.period_s, planBudget: { maxIterations: 2 }, timing: 'lockstep', maxSteps: 5 });
+      await loop.tick();
+      const t2 = await loop.tick();
+      expect(seen).toHaveLength(2);
+      expect(predicted).toHaveLength(2);
+      expect(t2.surprise!.error).toBeCloseTo(latentError(predicted[0]!, seen[1]!, 'l2'), 6);
+      // A monitor that does not fit the task is refused before the simulator starts.
+      const wide = parseCheckpointConfig({ ...planes, action: { dim: 2 } });
+      const wrong = await modelFromCheckpoint({ config: wide, tensors: initWeights(wide, 3) });
+      await expect(createEmbeddedRun({ task: 'pick-place', seed: EVAL_SEEDS.start, mode: 'eval', model, monitorModel: wrong, hierarchy: 'auto' })).rejects.toThrow(/has 2 action dims; task 'pick-place' needs 8/);
+      wrong.dispose();
+    } finally {
+      run.close();
+      model.dispose();
+      monitorBase.dispose();
     }
   });
 

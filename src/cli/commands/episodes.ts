@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { WorldModel } from '../../addon/types';
 import { loadModel } from '../../addon/index';
 import { readCheckpointConfig } from '../../model/checkpoint';
-import { shippedHighModel, shippedModel, shippedStateModel } from '../../model/registry';
+import { shippedHighModel, shippedModel, shippedMonitorModel, shippedStateModel } from '../../model/registry';
 import { STATE_MODEL_TASKS, assertStateModelTask, fitStateModel, modelFromCheckpoint, type Hierarchy } from '../../runtime/embedded';
 import { cpus } from 'node:os';
 import { type EvalProgress, type TaskSummary, evaluateTask, recordEpisode, summaryTable } from '../../runtime/evaluate';
@@ -36,11 +36,13 @@ const sharedFlags: Record<string, FlagSpec> = {
   horizon: { type: 'string', description: 'Planning horizon (H steps).', defaultText: '8' },
   iterations: { type: 'string', description: 'Most planner iterations per tick.', defaultText: '8' },
   'plan-ms': { type: 'string', description: 'Planning time budget per tick, ms.', defaultText: '40' },
+  'monitor-model': { type: 'string', description: "Checkpoint the surprise monitor runs instead of the planner's model; default with the shipped model: the task's shipped monitor model (models/<task>-monitor/) where one ships." },
   json: { type: 'boolean', description: 'Print machine-readable JSON instead of the table.' },
 };
 
 const sharedSchema = {
   model: z.string().min(1).optional(),
+  'monitor-model': z.string().min(1).optional(),
   backend: z.enum(['auto', 'cpu', 'reference']).default('auto'),
   samples: int('--samples', 2, 65536).default(256),
   horizon: int('--horizon', 1, 128).default(8),
@@ -101,6 +103,17 @@ async function hierarchyOf(
   return { hierarchy: 'latent', highModel: await loadModel(dir, { backend: o.backend }) };
 }
 
+/**
+ * The model the surprise monitor runs, where it is not the planner's: the one named, else (when the
+ * planner runs the shipped model) the task's shipped monitor model, else none.
+ */
+async function resolveMonitor(task: TaskName, o: { model?: string; 'monitor-model'?: string; backend: 'auto' | 'cpu' | 'reference' }, ctx: CommandContext): Promise<WorldModel | undefined> {
+  const dir = o['monitor-model'] ?? (o.model ? undefined : shippedMonitorModel(task));
+  if (!dir) return undefined;
+  ctx.log(`${task}: surprise monitor on ${dir}`);
+  return loadModel(dir, { backend: o.backend });
+}
+
 function runOptions(o: z.infer<z.ZodObject<typeof sharedSchema>>) {
   return { maxIterations: o.iterations, planTime_ms: o['plan-ms'], samples: o.samples, horizon: o.horizon };
 }
@@ -142,6 +155,7 @@ export const runCommand: Command<typeof runSchema> = {
   async run(o, ctx) {
     if (o.robot !== 'sim') {
       if (o['high-model'] !== undefined) throw new CliUsageError('run', `--high-model runs on the embedded simulator only, not with --robot ${o.robot}`);
+      if (o['monitor-model'] !== undefined) throw new CliUsageError('run', `--monitor-model runs on the embedded simulator only, not with --robot ${o.robot}`);
       const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
       try {
         return await runOnBackend(
@@ -155,10 +169,11 @@ export const runCommand: Command<typeof runSchema> = {
     }
     const { hierarchy, highModel } = await hierarchyOf('run', o);
     const model = await resolveModel(o.task, o.model, o.backend, ctx);
+    const monitorModel = await resolveMonitor(o.task, o, ctx);
     const memory = o.memory ? WorldMemory.open({ file: o.memory }) : undefined;
     try {
       const summary = await evaluateTask(
-        { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy, highModel, realtime: o.realtime, memory, ...runOptions(o) },
+        { task: o.task, model, episodes: o.episodes, mode: 'train', firstSeed: o.seed, hierarchy, highModel, monitorModel, realtime: o.realtime, memory, ...runOptions(o) },
         progressPrinter(ctx, o.task),
       );
       printSummaries([summary], o.json, ctx);
@@ -167,6 +182,7 @@ export const runCommand: Command<typeof runSchema> = {
       memory?.close();
       model.dispose();
       highModel?.dispose();
+      monitorModel?.dispose();
     }
     return 0;
   },
@@ -195,12 +211,14 @@ export const evalCommand: Command<typeof evalSchema> = {
   async run(o, ctx) {
     const { hierarchy, highModel } = await hierarchyOf('eval', o);
     const model = await resolveModel(o.task, o.model, o.backend, ctx);
+    const monitorModel = await resolveMonitor(o.task, o, ctx);
     try {
-      const summary = await evaluateTask({ task: o.task, model, episodes: o.episodes, mode: 'eval', hierarchy, highModel, ...runOptions(o) }, progressPrinter(ctx, o.task));
+      const summary = await evaluateTask({ task: o.task, model, episodes: o.episodes, mode: 'eval', hierarchy, highModel, monitorModel, ...runOptions(o) }, progressPrinter(ctx, o.task));
       printSummaries([summary], o.json, ctx);
     } finally {
       model.dispose();
       highModel?.dispose();
+      monitorModel?.dispose();
     }
     return 0;
   },
@@ -248,17 +266,19 @@ async function demoTasks(
     // A shipped high-level model is trained over the shipped model's encoder: it runs beside that one only.
     const highDir = o.model ? undefined : shippedHighModel(task);
     const highModel = highDir ? await loadModel(highDir, { backend: o.backend }) : undefined;
+    const monitorModel = await resolveMonitor(task, o, ctx);
     try {
       const variants: Hierarchy[] = task === 'two-rooms' ? ['auto', 'flat'] : ['auto'];
       if (highModel) variants.push('latent');
       for (const hierarchy of variants) {
         const label = `${task}${hierarchy === 'flat' ? ' (flat)' : hierarchy === 'latent' ? ' (latent sub-goals)' : ''}`;
-        summaries.push(await evaluateTask({ task, model, highModel, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, label)));
+        summaries.push(await evaluateTask({ task, model, highModel, monitorModel, episodes: o.episodes, mode: 'eval', hierarchy, ...runOptions(o) }, progressPrinter(ctx, label)));
       }
       if (reportPath) episodes.push(await recordEpisode({ task, model, seed: EVAL_SEEDS.start, hierarchy: 'auto', ...runOptions(o) }));
     } finally {
       model.dispose();
       highModel?.dispose();
+      monitorModel?.dispose();
     }
   }
   if (reportPath) {

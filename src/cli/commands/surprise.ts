@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { loadModel } from '../../addon/index';
-import { shippedModel } from '../../model/registry';
+import { shippedModel, shippedMonitorModel } from '../../model/registry';
 import { DatasetReader } from '../../sim/dataset/reader';
 import { evaluateSurprise } from '../../runtime/surprise-eval';
 import { CliUsageError, type Command } from '../command';
@@ -26,7 +26,7 @@ export const surpriseCommand: Command<typeof schema> = {
   summary: 'AUROC of the surprise signal (one-step prediction error) on violation-of-expectation clips.',
   flags: {
     clips: { type: 'string', description: 'Clips folder written by `jepa collect --violations`.' },
-    model: { type: 'string', description: "Checkpoint folder.", defaultText: "the shipped model of the clips' task" },
+    model: { type: 'string', description: "Checkpoint folder.", defaultText: "the shipped model the clips' task monitors surprise with (models/<task>-monitor/, else models/<task>/)" },
     backend: { type: 'string', description: 'Model backend: auto | cpu | reference.', defaultText: 'auto' },
     metric: { type: 'string', description: 'Prediction error: l2 | l1 | cosine.', defaultText: 'l2' },
     json: { type: 'boolean', description: 'Print one JSON object.' },
@@ -34,7 +34,8 @@ export const surpriseCommand: Command<typeof schema> = {
   schema,
   async run(o, ctx) {
     const task = DatasetReader.open(o.clips).manifest.task;
-    const dir = o.model ?? shippedModel(task);
+    // The model the runtime's surprise monitor runs: the task's monitor model where one ships.
+    const dir = o.model ?? shippedMonitorModel(task) ?? shippedModel(task);
     if (!dir) throw new CliUsageError('surprise', `no model for task '${task}': pass --model DIR (no shipped model under models/${task})`);
     const model = await loadModel(dir, { backend: o.backend });
     try {
