@@ -32,8 +32,8 @@ const JOINT_LIMIT = 0.07;
 const CUBE_LIMIT = 0.09;
 
 describe('shipped models', () => {
-  it('ships pick-place, push-t, reach and two-rooms, the high-level model of two-rooms and the state model of reach', () => {
-    expect(shipped.sort()).toEqual(['pick-place', 'push-t', 'reach', 'reach-state', 'two-rooms', 'two-rooms-high']);
+  it('ships pick-place, push-t, reach and two-rooms, the high-level model of two-rooms, the state model of reach and the monitor model of pick-place', () => {
+    expect(shipped.sort()).toEqual(['pick-place', 'pick-place-monitor', 'push-t', 'reach', 'reach-state', 'two-rooms', 'two-rooms-high']);
   });
 
   it('two-rooms-high: a coarser time step over the very encoder and proprio head of models/two-rooms', async () => {
@@ -85,12 +85,13 @@ describe('shipped models', () => {
     }
   });
 
-  // The arm's pixel model takes the front camera's frame (at the encoder's size, as the runtime renders
-  // it for reach) with the joints as planes, and its proprio head reads the cube's position out of it
-  // as well as the joints. Trained with the joints alone as the head's target, the encoder ignored the
-  // cube (moving it 8 cm changed the latent by 3e-5 per entry, hiding it 7e-5; models/README.md), and
-  // surprise was at chance.
-  describe.each([['reach', 64]] as const)('%s pixel model', (task, renderSize) => {
+  // The arm's pixel models (reach's planner, pick-place's surprise monitor) take the front camera's
+  // frame as the runtime gives it (reach: rendered at the encoder's size; pick-place: perception's
+  // 192-px frame, scaled) with the joints as planes, and their proprio head reads the cube's position
+  // out of it as well as the joints. Trained with the joints alone as the head's target, the encoder
+  // ignored the cube (moving it 8 cm changed the latent by 3e-5 per entry, hiding it 7e-5;
+  // models/README.md), and surprise was at chance.
+  describe.each([['reach', 'reach', 64], ['pick-place-monitor', 'pick-place', 192]] as const)('%s pixel model', (folder, task, renderSize) => {
     let model: Awaited<ReturnType<typeof loadModel>>;
     let env: SimEnv;
     let input: Float32Array;
@@ -101,7 +102,7 @@ describe('shipped models', () => {
       return model.encode(input, 1);
     };
     beforeAll(async () => {
-      model = await loadModel(join('models', task));
+      model = await loadModel(join('models', folder));
       env = await SimEnv.create({ task, imageSize: renderSize, cameras: ['front'] });
       input = new Float32Array(model.dims.inputSize);
     }, 60_000);
@@ -143,7 +144,7 @@ describe('shipped models', () => {
       } finally {
         rgba[4 * geom + 3] = 1;
       }
-      console.log(`${task}: joints decoded within ${jointWorst.toFixed(3)} rad, cube ${(100 * cubeSum).toFixed(1)} cm off on average; latent change per entry: cube moved 8 cm ${moved.toExponential(2)}, hidden ${hidden.toExponential(2)}`);
+      console.log(`${folder}: joints decoded within ${jointWorst.toFixed(3)} rad, cube ${(100 * cubeSum).toFixed(1)} cm off on average; latent change per entry: cube moved 8 cm ${moved.toExponential(2)}, hidden ${hidden.toExponential(2)}`);
       expect(jointWorst).toBeLessThan(JOINT_LIMIT);
       expect(cubeSum).toBeLessThan(CUBE_LIMIT);
       expect(moved).toBeGreaterThan(1e-3);

@@ -21,6 +21,7 @@ import { initWeights, saveCheckpoint } from '../../src/model/checkpoint';
 import { parseCheckpointConfig } from '../../src/model/config';
 import { DatasetReader } from '../../src/sim/dataset/reader';
 import { fitStateModel, modelFromCheckpoint } from '../../src/runtime/embedded';
+import { shippedMonitorModel } from '../../src/model/registry';
 import { evaluateSurprise, SurpriseEvalError } from '../../src/runtime/surprise-eval';
 import { collect } from '../../src/sim/collect';
 import { collectViolations } from '../../src/sim/voe';
@@ -109,13 +110,13 @@ describe('surprise AUROC on violation clips (push-t, shipped pixel model)', () =
   }, 60_000);
 });
 
-describe('surprise AUROC on violation clips (reach, shipped pixel model)', () => {
+describe('surprise AUROC on violation clips (the arm: reach\'s pixel model, pick-place\'s monitor model)', () => {
   // The cube vanishing or jumping is plain in the front camera; its sinking through the table shows
-  // a few pixels at a time (pass-through 0.76 on 60 clips, where vanish and teleport are 1.00).
-  it.each(['reach'] as const)('%s: tells the cube vanishing or jumping from ordinary motion (AUROC >= 0.9), and all three kinds together (>= 0.8)', async (task) => {
+  // a few pixels at a time (reach: pass-through 0.76 on 60 clips, where vanish and teleport are 1.00).
+  it.each(['reach', 'pick-place'] as const)('%s: tells the cube vanishing or jumping from ordinary motion (AUROC >= 0.9), and all three kinds together (>= 0.8)', async (task) => {
     const dir = join(root, `${task}-shipped-clips`);
     await collectViolations({ task, episodes: 12, out: dir, split: 'eval', seed: 1_000_000, imageSize: 64 });
-    const model = await loadModel(`models/${task}`);
+    const model = await loadModel(shippedMonitorModel(task) ?? `models/${task}`);
     try {
       const r = await evaluateSurprise(model, dir);
       console.log(`${task} surprise: AUROC ${r.auroc.toFixed(3)} over ${r.clips} clips, per kind ${JSON.stringify(r.perKind)}`);
