@@ -246,7 +246,8 @@ async function perceptionNote(): Promise<string> {
       : `its shipped pixel JEPA of the ${what} (models/${task}, ${config.camera ?? 'main'} camera)`;
   };
   return (
-    `pick-place runs on ${await model('pick-place', 'arm')} with the cube and bin located by RGB-D perception of the front camera and kept in memory; ` +
+    `pick-place runs on ${await model('pick-place', 'arm')} with the cube and bin located by RGB-D perception of the front camera and kept in memory` +
+    (shippedMonitorModel('pick-place') ? `, its surprise monitor on models/pick-place-monitor (a pixel model of the front camera that sees the cube); ` : '; ') +
     `push-t on ${await model('push-t', 'pusher')} with the T block located in the top camera's RGB-D frame (its goal pose read from the goal frame). ` +
     `two-rooms (latent sub-goals) plans over models/two-rooms-high, a coarse-time-step model over the two-rooms encoder, where it ships.`
   );
