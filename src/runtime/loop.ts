@@ -228,7 +228,7 @@ export class ControlLoop {
         z0: zMonitor ?? hist,
         actions: sent,
         horizon: 1,
-        goal: zMonitor ?? s.goal.latent,
+        goal: zMonitor ?? s.goal.latent, // unscored (weights 0): any latent of the rollout model's size
         cost: { metric: 'l2', terminalWeight: 0, runningWeight: 0 },
         returnFinalLatents: true,
       });

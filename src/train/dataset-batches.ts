@@ -154,13 +154,13 @@ export class WindowDataset {
         for (let t = 0; t < ep.length; t++) for (let j = 0; j < A; j++) actions[t * A + j] -= ep.proprio[t * P + j]!;
       }
       const e = episodes.length;
-      const K = m.objectNames?.length ?? 0;
-      const headRows = new Float32Array((ep.length + 1) * head.columns.length);
-      for (let t = 0; t <= ep.length; t++) {
-        head.columns.forEach(([src, c], j) => {
-          headRows[t * head.columns.length + j] = src === 'proprio' ? ep.proprio[t * P + c]! : ep.objects![t * K + c]!;
-        });
-      }
+      const H = head.columns.length;
+      const headRows = new Float32Array((ep.length + 1) * H);
+      head.columns.forEach(([src, c], j) => {
+        const rows = src === 'proprio' ? ep.proprio : ep.objects!;
+        const width = src === 'proprio' ? P : m.objectNames!.length;
+        for (let t = 0; t <= ep.length; t++) headRows[t * H + j] = rows[t * width + c]!;
+      });
       episodes.push({ obs, proprio: ep.proprio.slice(), head: headRows, actions, length: ep.length });
       for (let s = 0; s + steps * stride <= ep.length; s++) windows.push([e, s]);
     }
@@ -260,7 +260,6 @@ export class WindowDataset {
   }
 }
 
-/** The first `k` of every row of `P` values. */
 /**
  * Where each proprio-head target comes from: the config's proprio.names resolved against the
  * dataset's proprio names ('joint1' is 'joint1.position') and object names; without names, the
@@ -274,7 +273,7 @@ function headColumns(dir: string, config: CheckpointConfig, proprioNames: readon
     return { names: proprioNames.slice(0, p.dim), columns: proprioNames.slice(0, p.dim).map((_, j) => ['proprio', j]) };
   }
   const columns = p.names.map((name, i): ['proprio' | 'objects', number] => {
-    const j = proprioNames.indexOf(name) >= 0 ? proprioNames.indexOf(name) : proprioNames.indexOf(`${name}.position`);
+    const j = proprioNames.includes(name) ? proprioNames.indexOf(name) : proprioNames.indexOf(`${name}.position`);
     if (j >= 0) return ['proprio', j];
     const k = objectNames.indexOf(name);
     if (k >= 0) return ['objects', k];
@@ -284,6 +283,7 @@ function headColumns(dir: string, config: CheckpointConfig, proprioNames: readon
   return { names: [...p.names], columns };
 }
 
+/** The first `k` of every row of `P` values. */
 function firstColumns(rows: Float32Array, P: number, k: number): Float32Array {
   if (k === P) return rows.slice();
   const n = rows.length / P;
