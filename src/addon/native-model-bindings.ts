@@ -28,6 +28,8 @@ export interface NativeModelSpec {
   groupNorm?: boolean;
   groups?: number;
   avgpool?: boolean;
+  /** cnn: proprio planes whose means join encoder.head beside the features (config proprioFeatures). */
+  headProprio?: number;
   patchSize?: number;
   embedDim?: number;
   depth?: number;

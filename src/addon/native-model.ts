@@ -10,7 +10,7 @@
  *   createNativeModel(config, tensors, {threads}) in-memory weights → model
  */
 import path from 'node:path';
-import { type CheckpointConfig, modelDims, type ModelDims, parseCheckpointConfig } from '../model/config';
+import { type CheckpointConfig, headProprioOf, modelDims, type ModelDims, parseCheckpointConfig } from '../model/config';
 import { checkTensors, WEIGHTS_FILE } from '../model/checkpoint';
 import { expectedTensors } from '../model/tensors';
 import { loadNativeAddon } from './native';
@@ -72,6 +72,7 @@ export function toNativeSpec(cfg: CheckpointConfig, precision: 'float32' | 'bflo
       groupNorm: enc.norm === 'group',
       groups: enc.groups,
       avgpool: enc.pool === 'avgpool',
+      headProprio: headProprioOf(enc),
       encActivation: enc.activation,
       encOutputNorm: enc.outputNorm,
     });

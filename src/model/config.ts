@@ -43,6 +43,12 @@
  *       first), each tiled over a whole plane; inChannels = 3 + k. The
  *       network is the same; the runtime, the trainer and the surprise
  *       evaluation build such inputs (src/perception/preprocess.ts).
+ *       proprioFeatures (needs proprioPlanes k > 0): the mean of each of the
+ *       k proprio planes after input normalisation (the normalised proprio
+ *       value) also joins the head beside the CNN features: z =
+ *       `encoder.head`([x, planeMeans]) with head input width + k. The group
+ *       norms wash constant planes out; this path hands the joints to the
+ *       latent linearly, as DINO-WM concatenates its proprio embedding.
  * vit   timm VisionTransformer / DINOv2 naming. Input normalised as cnn.
  *       patches = encoder.patch_embed.proj (Conv2d, kernel = stride =
  *       patchSize) → P = (imageSize/patchSize)^2 tokens of embedDim, row-major
@@ -122,6 +128,8 @@ export const cnnEncoderSchema = z.strictObject({
   outputNorm: z.boolean().default(false),
   /** Trailing input channels that carry proprio values tiled over the frame (0: all channels are the camera's). */
   proprioPlanes: nonNegativeInt.default(0),
+  /** The proprio planes' values also join encoder.head beside the CNN features (needs proprioPlanes > 0). */
+  proprioFeatures: z.boolean().default(false),
 });
 
 export const vitEncoderSchema = z.strictObject({
@@ -214,6 +222,9 @@ export const checkpointConfigSchema = z
     if (enc.kind === 'cnn' && enc.proprioPlanes > 0 && enc.inChannels !== 3 + enc.proprioPlanes) {
       issue(['encoder', 'inChannels'], `must be 3 (RGB) + proprioPlanes ${enc.proprioPlanes} = ${3 + enc.proprioPlanes}`);
     }
+    if (enc.kind === 'cnn' && enc.proprioFeatures && enc.proprioPlanes === 0) {
+      issue(['encoder', 'proprioFeatures'], 'needs proprioPlanes > 0 (the proprio values it hands to the head come from those planes)');
+    }
     if (enc.kind === 'cnn' && enc.norm === 'group') {
       enc.stages.forEach((s, i) => {
         if (s.channels % enc.groups !== 0) issue(['encoder', 'stages', i, 'channels'], `must be a multiple of groups ${enc.groups}`);
@@ -248,6 +259,11 @@ export interface ModelDims {
 /** Trailing input channels of an encoder that carry proprio planes (cnn proprioPlanes; 0 for every other encoder). */
 export function proprioPlanesOf(enc: EncoderConfig): number {
   return enc.kind === 'cnn' ? enc.proprioPlanes : 0;
+}
+
+/** Proprio values that join a cnn encoder's head beside its features (proprioFeatures; 0 otherwise). */
+export function headProprioOf(enc: EncoderConfig): number {
+  return enc.kind === 'cnn' && enc.proprioFeatures ? enc.proprioPlanes : 0;
 }
 
 export function modelDims(cfg: CheckpointConfig): ModelDims {

@@ -5,7 +5,7 @@
  * loader (which receives this list and checks the file against it) and the
  * trainer all take their names from here.
  */
-import { type CheckpointConfig, modelDims } from './config';
+import { type CheckpointConfig, headProprioOf, modelDims } from './config';
 
 export interface TensorSpec {
   name: string;
@@ -94,7 +94,7 @@ export function expectedTensors(cfg: CheckpointConfig): TensorSpec[] {
       c = s.channels;
     });
     const [ch, h, w] = cnnShapes(enc).at(-1)!;
-    linear(out, 'encoder.head', enc.pool === 'flatten' ? ch * h * w : ch, dims.latentDim);
+    linear(out, 'encoder.head', (enc.pool === 'flatten' ? ch * h * w : ch) + headProprioOf(enc), dims.latentDim);
     if (enc.outputNorm) norm(out, 'encoder.out_norm', dims.latentDim);
   } else {
     const D = enc.embedDim;

@@ -6,7 +6,7 @@
  * transformer predictor (frame-causal window, concat or add conditioning).
  */
 import type { CheckpointConfig } from '../model/config';
-import { modelDims } from '../model/config';
+import { headProprioOf, modelDims } from '../model/config';
 import { cnnShapes, expectedTensors, mlpHidden } from '../model/tensors';
 import { type Graph, type Node, Param } from './graph';
 
@@ -81,6 +81,23 @@ export class TrainableModel {
           const i = (b * channels + c) * spatial + s;
           out[i] = (frames[i]! - norm.mean[c]!) / norm.std[c]!;
         }
+    return out;
+  }
+
+  /** Means of the last k channels of normalised cnn input [batch, C, H, W] → [batch, k]. */
+  private planeMeans(input: Float32Array, batch: number, k: number): Float32Array {
+    const enc = this.config.encoder;
+    if (enc.kind !== 'cnn') throw new Error('planeMeans: cnn encoders only');
+    const C = enc.inChannels;
+    const spatial = enc.imageSize * enc.imageSize;
+    const out = new Float32Array(batch * k);
+    for (let b = 0; b < batch; b++)
+      for (let p = 0; p < k; p++) {
+        const base = (b * C + C - k + p) * spatial;
+        let sum = 0;
+        for (let s = 0; s < spatial; s++) sum += input[base + s]!;
+        out[b * k + p] = sum / spatial;
+      }
     return out;
   }
 
@@ -164,7 +181,8 @@ export class TrainableModel {
     }
     const enc = this.config.encoder;
     const D = this.dims.latentDim;
-    const x = g.constant(this.normalizeInput(frames, batch));
+    const input = this.normalizeInput(frames, batch);
+    const x = g.constant(input);
     let z: Node;
     let outputNorm: boolean;
     if (enc.kind === 'mlp') {
@@ -191,8 +209,14 @@ export class TrainableModel {
         size = conv.outH;
       });
       const [ch, hh, ww] = cnnShapes(enc).at(-1)!;
-      const features = enc.pool === 'avgpool' ? g.avgPool(h, batch, ch, hh * ww) : h;
-      const fdim = enc.pool === 'avgpool' ? ch : ch * hh * ww;
+      let features = enc.pool === 'avgpool' ? g.avgPool(h, batch, ch, hh * ww) : h;
+      let fdim = enc.pool === 'avgpool' ? ch : ch * hh * ww;
+      const k = headProprioOf(enc);
+      if (k > 0) {
+        // The proprio planes' means join the features; they are input, so no gradient flows to them.
+        features = g.concat(features, fdim, g.constant(this.planeMeans(input, batch, k)), k, batch);
+        fdim += k;
+      }
       z = g.linear(features, batch, this.param('encoder.head.weight'), this.param('encoder.head.bias'), fdim, D);
       outputNorm = enc.outputNorm;
     } else {

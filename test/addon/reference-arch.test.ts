@@ -218,6 +218,28 @@ describe('encoders', () => {
     expect(Array.from(encodeOne(pooled, wp, [1, 2, 3, 4, 5, 6, 7, 8, 9]))).toEqual([6.5, -3.25]);
   });
 
+  it('cnn encoder with proprioFeatures: the normalised proprio plane\'s mean joins the head after the features', () => {
+    const cfg = config({
+      latent: { tokens: 1, dim: 1 }, action: { dim: 1 },
+      normalization: { mean: [0, 0, 0, 1], std: [1, 1, 1, 2] },
+      encoder: {
+        kind: 'cnn', inChannels: 4, imageSize: 2, stages: [{ channels: 1, kernel: 2, stride: 2 }], norm: 'none', activation: 'relu',
+        proprioPlanes: 1, proprioFeatures: true,
+      },
+      predictor: { kind: 'mlp', hiddenDims: [] },
+    });
+    const w = initWeights(cfg, 1);
+    expect(w.get('encoder.head.weight')!.length).toBe(2);
+    w.set('encoder.convs.0.weight', new Float32Array(16).fill(0).fill(1, 0, 4));
+    w.set('encoder.convs.0.bias', Float32Array.from([0]));
+    w.set('encoder.head.weight', Float32Array.from([1, 10]));
+    w.set('encoder.head.bias', Float32Array.from([0]));
+    // red plane sums to 2 (the conv reads red only); proprio plane (x - 1)/2 over [3, 5, 7, 9] has mean 2.5
+    const frame = [0.5, 0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 3, 5, 7, 9];
+    expect(Array.from(encodeOne(cfg, w, frame))).toEqual([2 + 10 * 2.5]);
+    expect(() => config({ ...cfg, encoder: { ...cfg.encoder, inChannels: 3, proprioPlanes: 0 } })).toThrow(/proprioFeatures.*needs proprioPlanes > 0/);
+  });
+
   it('mlp encoder normalises per input dim and applies the output LayerNorm', () => {
     const cfg = config({
       latent: { tokens: 1, dim: 2 }, action: { dim: 1 },

@@ -411,6 +411,15 @@ const archCases = (): ArchCase[] => [
     frames: 1,
   },
   {
+    name: 'cnn encoder whose proprio planes also join the head (proprioFeatures) + mlp predictor',
+    cfg: config(
+      { kind: 'cnn', inChannels: 5, imageSize: 16, stages: [{ channels: 8, kernel: 3, stride: 2, padding: 1 }], groups: 4, proprioPlanes: 2, proprioFeatures: true },
+      { kind: 'mlp', hiddenDims: [32] },
+      { normalization: { mean: [0.5, 0.4, 0.3, 0.1, -0.2], std: [0.2, 0.25, 0.3, 0.5, 2] } },
+    ),
+    frames: 1,
+  },
+  {
     name: 'vit encoder (cls+patch, layer scale) + transformer predictor (concat, history 3)',
     cfg: config(
       { kind: 'vit', imageSize: 16, patchSize: 8, embedDim: 32, depth: 2, numHeads: 2, layerScale: true, output: 'cls+patch' },

@@ -68,6 +68,22 @@ const configs: Record<string, CheckpointConfig> = {
     },
     predictor: { kind: 'mlp', hiddenDims: [] },
   }),
+  'cnn encoder whose proprio planes also join the head (proprioFeatures)': cfg({
+    latent: { tokens: 1, dim: 10 },
+    action: { dim: 3 },
+    normalization: { mean: [0.5, 0.4, 0.3, 0.1, -0.2], std: [0.2, 0.25, 0.3, 0.5, 2] },
+    encoder: {
+      kind: 'cnn',
+      inChannels: 5,
+      imageSize: 8,
+      stages: [{ channels: 4, kernel: 3, stride: 2, padding: 1 }],
+      groups: 2,
+      proprioPlanes: 2,
+      proprioFeatures: true,
+    },
+    predictor: { kind: 'mlp', hiddenDims: [16] },
+    proprio: { dim: 2 },
+  }),
   'vit encoder (cls+patch, layer scale) + concat transformer predictor + proprio': cfg({
     latent: { tokens: 5, dim: 16 },
     action: { dim: 3 },

@@ -73,6 +73,13 @@ const cnnAvgConfig = parseCheckpointConfig({
   encoder: { ...cnnConfig.encoder, pool: 'avgpool', norm: 'none', outputNorm: true },
 });
 
+const cnnProprioConfig = parseCheckpointConfig({
+  ...cnnConfig,
+  name: 'tiny-cnn-proprio-features',
+  normalization: { mean: [0.5, 0.4, 0.3, 0.2], std: [0.25, 0.5, 0.5, 2] },
+  encoder: { ...cnnConfig.encoder, inChannels: 4, proprioPlanes: 1, proprioFeatures: true },
+});
+
 interface Batch {
   frames: Float32Array;
   a1: Float32Array;
@@ -110,7 +117,7 @@ function referenceLoss(cfg: CheckpointConfig, weights: Map<string, Float64Array>
 }
 
 describe.skipIf(!available)('training graph (mlp / cnn encoders, mlp predictor)', () => {
-  for (const cfg of [mlpConfig, cnnConfig, cnnAvgConfig, vitClsConfig, vitPatchConfig, mlpTransformerConfig]) {
+  for (const cfg of [mlpConfig, cnnConfig, cnnAvgConfig, cnnProprioConfig, vitClsConfig, vitPatchConfig, mlpTransformerConfig]) {
     it(`${cfg.name}: batched float32 forward equals the float64 reference forward`, () => {
       const B = 4;
       const model = new TrainableModel(cfg, initWeights(cfg, 7));

@@ -48,6 +48,9 @@ struct ModelSpec {
   bool group_norm = true;
   int groups = 8;
   bool avgpool = false;
+  // cnn: the means of the input's last head_proprio channels (the proprio
+  // planes, after normalisation) join the head's input after the features.
+  int head_proprio = 0;
   int patch = 0, embed = 0, depth = 0, heads = 0;
   double mlp_ratio = 4;
   bool qkv_bias = true, layer_scale = false;

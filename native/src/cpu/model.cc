@@ -133,7 +133,9 @@ void CpuModel::load(const WeightLookup& weights) {
         c = st.channels;
         size = conv_out(size, st.kernel, st.stride, st.padding);
       }
-      lin(enc_head, "encoder.head", s.avgpool ? c : c * size * size, D);
+      if (s.head_proprio < 0 || s.head_proprio > s.in_channels)
+        throw std::runtime_error("model spec: headProprio must be within 0.." + num(s.in_channels) + " (input channels)");
+      lin(enc_head, "encoder.head", (s.avgpool ? c : c * size * size) + s.head_proprio, D);
       break;
     }
     case ModelSpec::Encoder::Vit: {
@@ -268,6 +270,19 @@ void CpuModel::encode_image(const float* frame, float* out, ThreadPool* pool, Wo
         for (int i = 0; i < h * w; ++i) sum += cur[static_cast<size_t>(ch) * h * w + i];
         pooled[ch] = static_cast<float>(sum / (h * w));
       }
+      feat = pooled.data();
+    }
+    if (s.head_proprio > 0) {
+      // [features, means of the proprio planes of the normalised input]
+      const size_t fdim = static_cast<size_t>(enc_head.in) - s.head_proprio;
+      std::vector<float> joined(feat, feat + fdim);
+      for (int p = 0; p < s.head_proprio; ++p) {
+        const float* plane = img + static_cast<size_t>(C - s.head_proprio + p) * HW;
+        double sum = 0;
+        for (int i = 0; i < HW; ++i) sum += plane[i];
+        joined.push_back(static_cast<float>(sum / HW));
+      }
+      pooled = std::move(joined);
       feat = pooled.data();
     }
     linear(enc_head, 1, feat, enc_head.in, out, s.latent_dim, false, Act::None, nullptr);

@@ -256,7 +256,8 @@ void Model::Impl::build() {
         require(size >= 1, "model spec: cnn stage " + std::to_string(i) + " leaves no pixels");
         c = st.channels;
       }
-      head = linear("encoder.head", s.avgpool ? c : c * size * size, s.latentDim);
+      require(s.headProprio >= 0 && s.headProprio <= s.inChannels, "model spec: headProprio must be within 0..inChannels");
+      head = linear("encoder.head", (s.avgpool ? c : c * size * size) + s.headProprio, s.latentDim);
       break;
     }
     case Spec::Encoder::Vit: {
@@ -414,6 +415,16 @@ void Model::Impl::encodeDevice(const float* frames, int count, float* out) {
         float* pooled = scratch(kSlotNorm, static_cast<std::size_t>(count) * C);
         meanPool(cur, count, C, size * size, pooled, stream);
         feat = pooled;
+      }
+      if (s.headProprio > 0) {
+        // [features, means of the normalised input's proprio planes] per frame.
+        const int k = s.headProprio, fdim = head.in - k, C0 = s.inChannels;
+        float* planes = scratch(kSlotAtt, static_cast<std::size_t>(count) * C0);
+        meanPool(x, count, C0, s.imageSize * s.imageSize, planes, stream);
+        float* joined = scratch(kSlotHidden, static_cast<std::size_t>(count) * head.in);
+        gather(feat, fdim, 0, joined, head.in, 0, count, 1, fdim, stream);
+        gather(planes + (C0 - k), C0, 0, joined + fdim, head.in, 0, count, 1, k, stream);
+        feat = joined;
       }
       gemm(feat, head.in, count, head, out, s.latentDim, Epilogue{}, stream);
       break;

@@ -55,6 +55,7 @@ struct Spec {
   bool groupNorm = true;
   int groups = 8;
   bool avgpool = false;
+  int headProprio = 0;  // cnn: last input channels whose means join the head (proprio planes)
   int patchSize = 0, embedDim = 0, depth = 0, numHeads = 0;
   double mlpRatio = 4;
   bool qkvBias = true, layerScale = false;

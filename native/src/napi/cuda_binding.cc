@@ -132,6 +132,7 @@ Spec parseSpec(const Napi::Object& o) {
   s.groupNorm = boolField(o, "groupNorm", true);
   s.groups = intField(o, "groups", 8);
   s.avgpool = boolField(o, "avgpool", false);
+  s.headProprio = intField(o, "headProprio", 0);
   s.patchSize = intField(o, "patchSize", 0);
   s.embedDim = intField(o, "embedDim", 0);
   s.depth = intField(o, "depth", 0);

@@ -129,6 +129,7 @@ jepa::ModelSpec parseSpec(Napi::Env env, Napi::Value value) {
     s.group_norm = boolProp(o, "groupNorm");
     s.groups = intProp(env, o, "groups");
     s.avgpool = boolProp(o, "avgpool");
+    s.head_proprio = o.Has("headProprio") ? intProp(env, o, "headProprio") : 0;
     s.enc_act = parseAct(env, strProp(env, o, "encActivation"));
     s.enc_out_norm = boolProp(o, "encOutputNorm");
   } else if (enc == "vit") {

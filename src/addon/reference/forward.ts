@@ -15,7 +15,7 @@
  * tensor throws MissingTensorError naming it.
  */
 import type { CheckpointConfig } from '../../model/config';
-import { modelDims } from '../../model/config';
+import { headProprioOf, modelDims } from '../../model/config';
 import { cnnShapes, mlpHidden } from '../../model/tensors';
 import {
   type Activation,
@@ -155,7 +155,8 @@ export function encodeOne(cfg: CheckpointConfig, weights: Weights, frame: Vec): 
   if (enc.kind === 'cnn') {
     let c = enc.inChannels;
     let size = enc.imageSize;
-    let x: Float64Array = normalizeInput(cfg, frame, c, size * size);
+    const input = normalizeInput(cfg, frame, c, size * size);
+    let x: Float64Array = input;
     enc.stages.forEach((s, i) => {
       const conv = conv2d(
         x, c, size, size,
@@ -180,6 +181,20 @@ export function encodeOne(cfg: CheckpointConfig, weights: Weights, frame: Vec): 
         for (let s = 0; s < spatial; s++) sum += x[ch * spatial + s];
         features[ch] = sum / spatial;
       }
+    }
+    const k = headProprioOf(enc);
+    if (k > 0) {
+      // The proprio planes' means (one normalised value each) join the features.
+      const spatial = enc.imageSize * enc.imageSize;
+      const joined = new Float64Array(features.length + k);
+      joined.set(features);
+      for (let p = 0; p < k; p++) {
+        const ch = enc.inChannels - k + p;
+        let sum = 0;
+        for (let s = 0; s < spatial; s++) sum += input[ch * spatial + s];
+        joined[features.length + p] = sum / spatial;
+      }
+      features = joined;
     }
     const z = linear(features, 1, tensor(weights, 'encoder.head.weight'), tensor(weights, 'encoder.head.bias'), features.length, dim);
     return outNorm(z, enc.outputNorm);
