@@ -2,11 +2,12 @@
 # Reproduces the shipped model(s) under models/<task>/: collects each task's
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
-#   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|push-t-state|pick-place-monitor|reach-state|reach-pixels|reach-joints ...]
+#   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|push-t-state|pick-place-monitor|pick-place-pixels|reach-state|reach-pixels|reach-joints ...]
 # (default: two-rooms, two-rooms-high, pick-place, pick-place-monitor, reach, reach-state and
 # push-t, the ones shipped; two-rooms-high trains over models/two-rooms' encoder, so it follows
 # two-rooms; reach-pixels and reach-joints rerun the recorded attempts of models/README.md,
-# push-t-state the state-vector push-t model shipped before the pixel one, all into runs/ only;
+# push-t-state the state-vector push-t model shipped before the pixel one, pick-place-pixels the
+# pixel pick-place planner attempt (joints beside the CNN features), all into runs/ only;
 # reach-state is the state-vector reach model a ROS 2 or replayed arm runs on, which reports
 # joints and no frames; pick-place-monitor is the pixel model pick-place's surprise monitor runs)
 # The output replaces models/<task>/ only when training finished; the
@@ -76,17 +77,17 @@ for task in "${tasks[@]}"; do
   case "$task" in
     two-rooms | two-rooms-high) data=$(collect_two_rooms | tail -n 1) ;;
     pick-place) data=$(collect_pick_place | tail -n 1) ;;
-    pick-place-monitor) data=$(collect_pick_place_monitor | tail -n 1) ;;
+    pick-place-monitor | pick-place-pixels) data=$(collect_pick_place_monitor | tail -n 1) ;;
     reach) data=$(collect_reach | tail -n 1) ;;
     reach-state) data=$(collect_reach_state | tail -n 1) ;;
     reach-pixels) data=$(collect_reach_pixels | tail -n 1) ;;
     reach-joints) data=$(collect_reach_joints | tail -n 1) ;;
     push-t) data=$(collect_push_t | tail -n 1) ;;
     push-t-state) data=$(collect_push_t_state | tail -n 1) ;;
-    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, push-t-state, pick-place-monitor, reach-state, reach-pixels, reach-joints)" >&2; exit 2 ;;
+    *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, push-t-state, pick-place-monitor, pick-place-pixels, reach-state, reach-pixels, reach-joints)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
-  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = push-t-state ]; then
+  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = push-t-state ] || [ "$task" = pick-place-pixels ]; then
     echo "runs/$task holds the $task model; not installed in models/ (models/README.md says why)"
     continue
   fi
