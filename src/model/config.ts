@@ -46,9 +46,10 @@
  *       proprioFeatures (needs proprioPlanes k > 0): the mean of each of the
  *       k proprio planes after input normalisation (the normalised proprio
  *       value) also joins the head beside the CNN features: z =
- *       `encoder.head`([x, planeMeans]) with head input width + k. The group
- *       norms wash constant planes out; this path hands the joints to the
- *       latent linearly, as DINO-WM concatenates its proprio embedding.
+ *       `encoder.head`([x, planeMeans]) with head input width + k: the
+ *       latent gets the joints linearly rather than only through the
+ *       convolutions and their group norms, as DINO-WM concatenates its
+ *       proprio embedding to the visual one.
  * vit   timm VisionTransformer / DINOv2 naming. Input normalised as cnn.
  *       patches = encoder.patch_embed.proj (Conv2d, kernel = stride =
  *       patchSize) → P = (imageSize/patchSize)^2 tokens of embedDim, row-major
