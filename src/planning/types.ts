@@ -240,10 +240,18 @@ export function leadingProprioGoal(values: ArrayLike<number>, weights: ArrayLike
   if (values.length > proprioDim) throw new PlanInputError('goal.proprio', `${values.length} target values for a proprio head of ${proprioDim} outputs`);
   const target = new Float32Array(proprioDim);
   const w = new Float32Array(proprioDim);
-  target.set(Array.from(values));
-  w.set(Array.from(weights));
+  target.set(values);
+  w.set(weights);
   return { target, weights: w };
 }
+
+/**
+ * The latent part of a task-graph sub-goal whose target is a robot state (pusher position, arm
+ * joints); the caller adds the proprio target. A state model encodes the state itself; a pixel model
+ * leaves the latent unscored (latentWeight 0) and is scored on what its proprio head decodes: a frame
+ * of the robot there would also show the objects where they are now, and the task is to move them.
+ */
+export type SubgoalLatent = (robot: Float32Array, state: PlanState) => Promise<Pick<PlanGoal, 'latent' | 'latentWeight'>>;
 
 /** The latest frame of a latent history [F, L] → [L] (a view, no copy). */
 export function currentLatent(z0: Float32Array, latentSize: number): Float32Array {

@@ -590,7 +590,7 @@ export async function createEmbeddedRun(o: EmbeddedRunOptions): Promise<Embedded
       if (o.task === 'push-t') {
         const goalImage = goalObs.images[view.name];
         if (!goalImage) throw new EmbeddedTaskError(`task 'push-t': the goal observation has no '${view.name}' image`);
-        wiring = pushTWiring({ waypointGoal: subgoalLatent, proprioDim: model.dims.proprioDim, memory, camera: view, goalImage, scope });
+        wiring = pushTWiring({ subgoalLatent, proprioDim: model.dims.proprioDim, memory, camera: view, goalImage, scope });
       } else {
         wiring = pickPlaceWiring({ subgoalLatent, proprioDim: model.dims.proprioDim, memory, camera: view, scope });
       }

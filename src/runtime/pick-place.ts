@@ -20,7 +20,7 @@ import type { ObjectSighting } from '../memory/records';
 import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
 import type { PlanGoal, Planner, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
-import { leadingProprioGoal } from '../planning/types';
+import { leadingProprioGoal, type SubgoalLatent } from '../planning/types';
 import type { Observation } from '../robot/arm';
 import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { BIN_HALF_m, CUBE_HALF_m, GRIPPER_OPEN_m } from '../sim/scenes/arm';
@@ -88,13 +88,8 @@ export const PICK_PLACE_GRAPH: TaskGraphInput = {
 
 
 export interface PickPlaceOptions {
-  /**
-   * The latent part of a sub-goal's goal (its proprio target, the IK joints and the gripper
-   * opening, is added here). A state model encodes the joints themselves. A pixel model is scored
-   * on the joints its proprio head decodes and not on latent distance (latentWeight 0): a frame of
-   * the arm at the target would also show the cube where it is now, and the task is to move it.
-   */
-  subgoalLatent(joints: Float32Array, state: PlanState): Promise<Pick<PlanGoal, 'latent' | 'latentWeight'>>;
+  /** The latent part of a sub-goal's goal (its proprio target, the IK joints and the gripper opening, is added here). */
+  subgoalLatent: SubgoalLatent;
   /** Outputs of the model's proprio head: the joints and gripper come first (8), anything after them is not scored. */
   proprioDim: number;
   memory: WorldMemory;

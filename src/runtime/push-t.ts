@@ -30,7 +30,7 @@ import type { ObjectSighting } from '../memory/records';
 import type { WorldMemory } from '../memory/world-memory';
 import { locateObjects, type CameraModel, type ColourObjectSpec } from '../perception/objects';
 import type { PlanGoal, PlanState, TaskGraphInput, TargetResolvers } from '../planning/index';
-import { leadingProprioGoal } from '../planning/types';
+import { leadingProprioGoal, type SubgoalLatent } from '../planning/types';
 import type { CameraImage, Observation } from '../robot/arm';
 import { quatXyzwToYaw, yawToQuatXyzw } from '../robot/math';
 import { PUSHT_BAR, PUSHT_PUSHER_REACH_m, PUSHT_STEM } from '../sim/scenes/push-t';
@@ -115,13 +115,8 @@ export function perceiveBlock(image: CameraImage, camera: CameraModel): (BlockPo
 }
 
 export interface PushTOptions {
-  /**
-   * The latent part of a pusher waypoint's goal (its proprio target, the waypoint, is added here).
-   * A state model encodes the position itself. A pixel model is scored on the pusher position its
-   * proprio head decodes and not on latent distance (latentWeight 0): a frame of the pusher at the
-   * waypoint would also show the block where it is now, and a push is there to move it.
-   */
-  waypointGoal(positions: Float32Array, state: PlanState): Promise<Pick<PlanGoal, 'latent' | 'latentWeight'>>;
+  /** The latent part of a pusher waypoint's goal (its proprio target, the waypoint, is added here). */
+  subgoalLatent: SubgoalLatent;
   /** Outputs of the model's proprio head: the pusher's x and y come first, anything after them is not scored. */
   proprioDim: number;
   memory: WorldMemory;
@@ -232,7 +227,7 @@ export function pushTWiring(o: PushTOptions): PushTWiring {
           target = pusher;
       }
       const positions = Float32Array.from(target);
-      return { ...(await o.waypointGoal(positions, state)), proprio: leadingProprioGoal(positions, [1, 1], o.proprioDim) };
+      return { ...(await o.subgoalLatent(positions, state)), proprio: leadingProprioGoal(positions, [1, 1], o.proprioDim) };
     },
     checks: {
       cleared: (s) => {

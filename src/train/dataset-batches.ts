@@ -273,7 +273,8 @@ function headColumns(dir: string, config: CheckpointConfig, proprioNames: readon
     return { names: proprioNames.slice(0, p.dim), columns: proprioNames.slice(0, p.dim).map((_, j) => ['proprio', j]) };
   }
   const columns = p.names.map((name, i): ['proprio' | 'objects', number] => {
-    const j = proprioNames.includes(name) ? proprioNames.indexOf(name) : proprioNames.indexOf(`${name}.position`);
+    const exact = proprioNames.indexOf(name);
+    const j = exact >= 0 ? exact : proprioNames.indexOf(`${name}.position`);
     if (j >= 0) return ['proprio', j];
     const k = objectNames.indexOf(name);
     if (k >= 0) return ['objects', k];

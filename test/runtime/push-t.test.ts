@@ -161,8 +161,8 @@ describe('push-t in the embedded runtime', () => {
           env.sim.setState(saved);
         }
       };
-      const waypointGoal = async (p: Float32Array) => ({ latent: await model.encode(p, 1) });
-      const wiring = pushTWiring({ waypointGoal, proprioDim: model.dims.proprioDim, memory, camera, goalImage: goalFrame(), scope: 'test' });
+      const subgoalLatent = async (p: Float32Array) => ({ latent: await model.encode(p, 1) });
+      const wiring = pushTWiring({ subgoalLatent, proprioDim: model.dims.proprioDim, memory, camera, goalImage: goalFrame(), scope: 'test' });
       const g = env.goal!.block_pose;
       expect(Math.hypot(wiring.goal.x - g[0]!, wiring.goal.y - g[1]!)).toBeLessThan(0.003);
       expect(Math.abs(Math.atan2(Math.sin(wiring.goal.yaw - g[2]!), Math.cos(wiring.goal.yaw - g[2]!)))).toBeLessThan(0.07);
@@ -172,8 +172,8 @@ describe('push-t in the embedded runtime', () => {
       env.sim.setState(hidden);
       const empty = env.observe().images.top!;
       env.sim.setState(saved);
-      expect(() => pushTWiring({ waypointGoal, proprioDim: 2, memory, camera, goalImage: empty, scope: 'test' })).toThrow(PushTError);
-      expect(() => pushTWiring({ waypointGoal, proprioDim: 2, memory, camera, goalImage: empty, scope: 'test' })).toThrow(/not visible in the goal frame of the 'top' camera/);
+      expect(() => pushTWiring({ subgoalLatent, proprioDim: 2, memory, camera, goalImage: empty, scope: 'test' })).toThrow(PushTError);
+      expect(() => pushTWiring({ subgoalLatent, proprioDim: 2, memory, camera, goalImage: empty, scope: 'test' })).toThrow(/not visible in the goal frame of the 'top' camera/);
     } finally {
       memory.close();
       env.close();

@@ -165,7 +165,12 @@ export class DatasetWriter {
     if (K > 0) {
       const objects = new Float32Array(nObs * K);
       let oo = 0;
-      for (const e of eps) for (const v of e.objects!) (objects.set(v, oo), (oo += K));
+      for (const e of eps) {
+        for (const v of e.objects!) {
+          objects.set(v, oo);
+          oo += K;
+        }
+      }
       sections.push({ name: 'objects', dtype: 'float32', shape: [nObs, K], data: objects });
     }
     for (const cam of m.cameras) {
