@@ -20,12 +20,15 @@
  *     robot's own joints legible in the latent, and gives the planner the
  *     decoded joints its guardrail terms need)
  *   loss = wp·L_tf + wr·L_rollout + regulariser + wpp·L_p; backward; AdamW; EMA update.
- * A frozen encoder (freezeEncoder) trains the predictor only.
+ * A frozen encoder (freezeEncoder) trains the predictor only. proprioPassThrough
+ * holds the first k latent dims of a cnn with proprioFeatures at the k
+ * normalised proprio values (and the proprio head's first k outputs at their
+ * exact decoding): those entries are set once and restored after every update.
  */
 import { z } from 'zod';
-import type { CheckpointConfig } from '../model/config';
+import { type CheckpointConfig, headProprioOf } from '../model/config';
 import { type CollapseDiagnostics, collapseDiagnostics } from './diagnostics';
-import { Graph, type Node } from './graph';
+import { Graph, type Node, type Param } from './graph';
 import type { TrainKernels } from './kernels';
 import { TrainableModel } from './model-graph';
 import {
@@ -65,9 +68,58 @@ export const jepaOptionsSchema = z.strictObject({
    * (hiding it barely moved the latent), at 1 it holds both (models/README.md, push-t).
    */
   proprioWeight: z.number().min(0).default(0),
+  /**
+   * The robot's proprio passes through the latent unchanged. On a cnn encoder with proprioFeatures
+   * (k proprio planes) and no output norm, latent dims 0..k-1 are the k normalised proprio values:
+   * encoder.head's rows for them are held at a pass-through of the plane means (1 on the mean's own
+   * column, 0 on every feature column and on the bias), set at construction and restored after every
+   * update. The joints then take nothing of the convolutions' capacity and decode exactly through a
+   * linear head; the predictor learns their motion from the latent as a state model's does.
+   */
+  proprioPassThrough: z.boolean().default(false),
 });
 export type JepaOptions = z.infer<typeof jepaOptionsSchema>;
 export type JepaOptionsInput = z.input<typeof jepaOptionsSchema>;
+
+/** Why a model cannot pass its proprio through the latent (objective.proprioPassThrough), or undefined where it can. */
+export function proprioPassThroughProblem(config: CheckpointConfig): string | undefined {
+  const enc = config.encoder;
+  const k = headProprioOf(enc);
+  if (k === 0) return 'needs a cnn encoder with proprioFeatures (the head must see the proprio planes\' values)';
+  if (enc.kind === 'cnn' && enc.outputNorm) return 'needs encoder.outputNorm off (a layer norm after the head would mix the passed-through values)';
+  if (config.latent.dim <= k) return `needs latent.dim > proprioPlanes (${config.latent.dim} <= ${k}): the first ${k} dims carry the proprio, the rest the scene`;
+  return undefined;
+}
+
+type Pin = { param: Param; index: Int32Array; value: Float32Array };
+
+/** Rows 0..count-1 of a Linear's weight [out, cols] and bias: row j zero but for `value(j)` at column `column(j)`, bias `bias(j)`. */
+function pinRows(weight: Param, bias: Param, count: number, column: (j: number) => number, value: (j: number) => number, biasOf: (j: number) => number): Pin[] {
+  const cols = weight.value.length / bias.value.length;
+  const w = new Float32Array(count * cols);
+  for (let j = 0; j < count; j++) w[j * cols + column(j)] = value(j);
+  return [
+    { param: weight, index: Int32Array.from({ length: count * cols }, (_, i) => i), value: w },
+    { param: bias, index: Int32Array.from({ length: count }, (_, j) => j), value: Float32Array.from({ length: count }, (_, j) => biasOf(j)) },
+  ];
+}
+
+/**
+ * The entries a pass-through holds: encoder.head row j < k passes plane mean j through (1 at its
+ * column, the head input's (k − j)-th from the end); proprio_head row j < k (where the head has it)
+ * undoes the input normalisation of channel 3 + j (std at column j, bias mean).
+ */
+function passThroughPins(model: TrainableModel): Pin[] {
+  const k = headProprioOf(model.config.encoder);
+  const head = model.param('encoder.head.weight');
+  const inputs = head.value.length / model.dims.latentDim;
+  const pins = pinRows(head, model.param('encoder.head.bias'), k, (j) => inputs - k + j, () => 1, () => 0);
+  const norm = model.config.normalization;
+  const P = Math.min(k, model.dims.proprioDim);
+  if (P > 0) pins.push(...pinRows(model.param('proprio_head.weight'), model.param('proprio_head.bias'), P, (j) => j, (j) => norm?.std[3 + j] ?? 1, (j) => norm?.mean[3 + j] ?? 0));
+  return pins;
+}
+
 
 export interface StepStats {
   loss: number;
@@ -89,6 +141,8 @@ export class JepaTrainer {
   private readonly target: TrainableModel | null;
   private readonly optimizer: AdamW;
   private steps = 0;
+  /** Entries held at fixed values (proprioPassThrough): their gradients are dropped and their values restored after every update. */
+  private pins: Pin[] = [];
   /** Per proprio-head output, the scale its error is divided by (dataset std); 1 until set. */
   private proprioScale: Float64Array;
 
@@ -101,13 +155,24 @@ export class JepaTrainer {
     this.options = jepaOptionsSchema.parse(options);
     this.model = new TrainableModel(config, weights);
     if (this.options.freezeEncoder) this.model.setTrainable('encoder.', false);
-    this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, weights) : null;
+    if (this.options.proprioPassThrough) {
+      const why = proprioPassThroughProblem(config);
+      if (why) throw new RangeError(`objective.proprioPassThrough: ${why}`);
+      this.pins = passThroughPins(this.model);
+      this.restorePins();
+    }
+    // The EMA target starts from the online weights as held (pins included), so it holds them too.
+    this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, this.model.tensors()) : null;
     const P = config.proprio?.dim ?? 0;
     if (this.options.proprioWeight > 0 && P === 0) throw new RangeError('objective.proprioWeight > 0 needs a proprio head: set model.proprio.dim');
     // An untrained head would only decay towards zero: leave it out of the optimiser.
     if (this.options.proprioWeight === 0) this.model.setTrainable('proprio_head.', false);
     this.proprioScale = new Float64Array(P).fill(1);
     this.optimizer = new AdamW(k, [...this.model.params.values()], this.options.optimizer);
+  }
+
+  private restorePins(): void {
+    for (const { param, index, value } of this.pins) index.forEach((i, n) => (param.value[i] = value[n]!));
   }
 
   /** Scales of the proprio-head error (one per head output, > 0): typically the dataset's std. */
@@ -163,7 +228,9 @@ export class JepaTrainer {
   trainStep(b: SequenceBatch): StepStats {
     const t0 = performance.now();
     const stats = this.lossAndGradients(b);
+    for (const { param, index } of this.pins) for (const i of index) param.grad[i] = 0;
     this.optimizer.update();
+    this.restorePins();
     this.steps += 1;
     const o = this.options;
     if (this.target && o.target.kind === 'ema') {

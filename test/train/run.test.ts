@@ -3,7 +3,9 @@
  * with the simulator's dataset writer: it writes a loadable checkpoint with
  * the metadata the issue asks for plus per-epoch diagnostics, a re-run with
  * more epochs resumes after the last complete epoch and ends where an
- * uninterrupted run ends, and a changed config is refused.
+ * uninterrupted run ends, a changed config is refused, and a cnn trained
+ * with proprioPassThrough decodes its proprio planes exactly in the CPU
+ * runtime.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -120,5 +122,44 @@ describe.skipIf(!available)('training run (jepa train)', () => {
     await runTraining({ data, configFile: cfg, out, command: 'x' });
     writeConfig(cfg, 2, 1e-2);
     await expect(runTraining({ data, configFile: cfg, out, command: 'x' })).rejects.toThrow(TrainResumeError);
+  });
+
+  it('a cnn trained with proprioPassThrough keeps its latent dims 0..k-1 the normalised planes, and the CPU runtime decodes the proprio exactly', async () => {
+    const cfg = path.join(root, 'pt.json');
+    const norm = { mean: [0.1, 0.1, 0.1, 0.2, -0.1], std: [0.3, 0.3, 0.3, 0.5, 0.4] };
+    writeFileSync(cfg, JSON.stringify({
+      model: {
+        format: 'jepa-runtime.checkpoint/1', name: 'pm-pass-through', latent: { tokens: 1, dim: 6 }, action: { dim: 2 },
+        encoder: { kind: 'cnn', inChannels: 5, imageSize: 8, groups: 2, stages: [{ channels: 4, kernel: 4, stride: 2, padding: 1 }], proprioPlanes: 2, proprioFeatures: true },
+        predictor: { kind: 'mlp', hiddenDims: [16] },
+        proprio: { dim: 2 },
+        normalization: norm,
+      },
+      epochs: 2, batchSize: 16, windowSteps: 3, seed: 4, diagnosticFrames: 64, camera: 'top',
+      objective: { proprioWeight: 1, proprioPassThrough: true, optimizer: { lr: 3e-3 } },
+    }));
+    const out = path.join(root, 'pt');
+    await runTraining({ data, configFile: cfg, out, command: 'x' });
+    const wm = await loadModel(out, { backend: 'cpu' });
+    try {
+      const n = 5;
+      const x = new Float32Array(n * 5 * 64);
+      const q = [[0.3, -0.2], [-0.5, 0.1], [0.9, 0.6], [0, 0], [-0.7, -0.9]];
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < 3 * 64; c++) x[i * 320 + c] = ((i * 37 + c * 11) % 17) / 16;
+        x.fill(q[i]![0]!, i * 320 + 192, i * 320 + 256);
+        x.fill(q[i]![1]!, i * 320 + 256, i * 320 + 320);
+      }
+      const z = await wm.encode(x, n);
+      const p = await wm.decodeProprio(z, n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < 2; j++) {
+          expect(z[i * 6 + j]).toBeCloseTo((q[i]![j]! - norm.mean[3 + j]!) / norm.std[3 + j]!, 5);
+          expect(p[i * 2 + j]).toBeCloseTo(q[i]![j]!, 5);
+        }
+      }
+    } finally {
+      wm.dispose();
+    }
   });
 });
