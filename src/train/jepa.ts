@@ -19,7 +19,10 @@
  *     std; its gradient reaches the encoder (an auxiliary task that keeps the
  *     robot's own joints legible in the latent, and gives the planner the
  *     decoded joints its guardrail terms need)
- *   loss = wp·L_tf + wr·L_rollout + regulariser + wpp·L_p; backward; AdamW; EMA update.
+ *   predicted proprio (predictedProprioWeight > 0, mlp predictors): the same
+ *     head loss on every teacher-forced and rollout prediction, scored against
+ *     the proprio of the frame it predicts (L_pq = L_p(tf) + mean_j L_p(ẑ_{t+j}))
+ *   loss = wp·L_tf + wr·L_rollout + regulariser + wpp·L_p + wpq·L_pq; backward; AdamW; EMA update.
  * A frozen encoder (freezeEncoder) trains the predictor only. proprioPassThrough
  * holds the first k latent dims of a cnn with proprioFeatures at the k
  * normalised proprio values (and the proprio head's first k outputs at their
@@ -77,6 +80,14 @@ export const jepaOptionsSchema = z.strictObject({
    * linear head; the predictor learns their motion from the latent as a state model's does.
    */
   proprioPassThrough: z.boolean().default(false),
+  /**
+   * Weight of the proprio-head loss on the predicted latents (0: off; mlp predictors): the head's
+   * decoding of every teacher-forced ẑ_{t+1} and every rollout ẑ_{t+j} is scored against the frame's
+   * proprio as the encoded latents' is (the teacher-forced mean plus the mean over rollout steps).
+   * The planner scores decoded predictions against joint targets; this trains the predictor on
+   * exactly that, where the latent MSE weighs the joints' few dims no more than the scene's.
+   */
+  predictedProprioWeight: z.number().min(0).default(0),
 });
 export type JepaOptions = z.infer<typeof jepaOptionsSchema>;
 export type JepaOptionsInput = z.input<typeof jepaOptionsSchema>;
@@ -120,12 +131,12 @@ function passThroughPins(model: TrainableModel): Pin[] {
   return pins;
 }
 
-
 export interface StepStats {
   loss: number;
   prediction: number;
   rollout: number;
   regularizer: number;
+  /** The proprio-head terms: on the encoded latents, plus on the predicted ones (predictedProprioWeight). */
   proprio: number;
   step_ms: number;
 }
@@ -165,6 +176,10 @@ export class JepaTrainer {
     this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, this.model.tensors()) : null;
     const P = config.proprio?.dim ?? 0;
     if (this.options.proprioWeight > 0 && P === 0) throw new RangeError('objective.proprioWeight > 0 needs a proprio head: set model.proprio.dim');
+    if (this.options.predictedProprioWeight > 0) {
+      if (this.options.proprioWeight === 0) throw new RangeError('objective.predictedProprioWeight > 0 needs proprioWeight > 0 (the head it decodes predictions with must be trained)');
+      if (config.predictor.kind !== 'mlp') throw new RangeError(`objective.predictedProprioWeight: mlp predictors only (this one is '${config.predictor.kind}')`);
+    }
     // An untrained head would only decay towards zero: leave it out of the optimiser.
     if (this.options.proprioWeight === 0) this.model.setTrainable('proprio_head.', false);
     this.proprioScale = new Float64Array(P).fill(1);
@@ -271,6 +286,8 @@ export class JepaTrainer {
       if (targetGrad) for (let i = 0; i < grad.length; i++) zGrad[offset + i] -= scale * grad[i]!;
     };
 
+    /** Predicted latents the predicted-proprio term scores: rows from batch frame row firstRow on, weight within the term. */
+    const predicted: { node: Node; rows: number; firstRow: number; weight: number }[] = [];
     const predCfg = this.model.config.predictor;
     const H = predCfg.kind === 'transformer' ? predCfg.historyLength : 1;
     // Rows of time t for the S starts s = 0..S-1 ((s, b) → row (s + t)·B + b) form one contiguous block.
@@ -279,6 +296,7 @@ export class JepaTrainer {
     let tf: { loss: number };
     if (H === 1) {
       const pred = this.model.predict(g, zRows(0, T), g.constant(b.actions), T * B);
+      predicted.push({ node: pred, rows: T * B, firstRow: B, weight: 1 });
       const term = mseLoss(pred.value, targets.subarray(B * L));
       seeds.push([pred, scaled(term.grad, o.predictionWeight)]);
       pullTargets(term.grad, B * L, o.predictionWeight);
@@ -322,6 +340,7 @@ export class JepaTrainer {
           p = g.selectTokens(out, S * B, F, L, F - 1, 1);
         }
         history.push(p);
+        if (H === 1) predicted.push({ node: p, rows: S * B, firstRow: j * B, weight: 1 / k });
         const term = mseLoss(p.value, targets.subarray(j * B * L, (j + S) * B * L));
         rollout += term.loss / k;
         seeds.push([p, scaled(term.grad, o.rolloutWeight / k)]);
@@ -350,21 +369,16 @@ export class JepaTrainer {
 
     let proprio = 0;
     if (o.proprioWeight > 0) {
-      const P = this.model.dims.proprioDim;
-      const size = b.proprioSize!;
-      const head = g.linear(Z, n, this.model.param('proprio_head.weight'), this.model.param('proprio_head.bias'), L, P);
-      const grad = new Float32Array(n * P);
-      const scale = 2 * o.proprioWeight / (n * P);
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < P; j++) {
-          const s = this.proprioScale[j]!;
-          const e = (head.value[i * P + j]! - b.proprio![i * size + j]!) / s;
-          proprio += e * e;
-          grad[i * P + j] = (scale * e) / s;
-        }
+      const t = this.proprioLoss(g, Z, n, b, 0);
+      proprio = o.proprioWeight * t.loss;
+      seeds.push([t.head, scaled(t.grad, o.proprioWeight)]);
+    }
+    if (o.predictedProprioWeight > 0) {
+      for (const { node, rows, firstRow, weight } of predicted) {
+        const t = this.proprioLoss(g, node, rows, b, firstRow);
+        proprio += o.predictedProprioWeight * weight * t.loss;
+        seeds.push([t.head, scaled(t.grad, o.predictedProprioWeight * weight)]);
       }
-      proprio = (o.proprioWeight * proprio) / (n * P);
-      seeds.push([head, grad]);
     }
 
     g.backward(seeds);
@@ -376,6 +390,30 @@ export class JepaTrainer {
       regularizer: reg,
       proprio,
     };
+  }
+
+  /**
+   * The proprio-head loss of `rows` latents against the batch's proprio vectors from row `firstRow`
+   * on: mean_j ((p̂_j − p_j) / s_j)² over rows and the head's outputs, unweighted, with the seed for
+   * the head's output.
+   */
+  private proprioLoss(g: Graph, latents: Node, rows: number, b: SequenceBatch, firstRow: number): { loss: number; head: Node; grad: Float32Array } {
+    const P = this.model.dims.proprioDim;
+    const L = this.model.dims.latentSize;
+    const size = b.proprioSize!;
+    const head = g.linear(latents, rows, this.model.param('proprio_head.weight'), this.model.param('proprio_head.bias'), L, P);
+    const grad = new Float32Array(rows * P);
+    const scale = 2 / (rows * P);
+    let loss = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < P; j++) {
+        const s = this.proprioScale[j]!;
+        const e = (head.value[i * P + j]! - b.proprio![(firstRow + i) * size + j]!) / s;
+        loss += e * e;
+        grad[i * P + j] = (scale * e) / s;
+      }
+    }
+    return { loss: loss / (rows * P), head, grad };
   }
 
   /** Latents of `count` frames [count, inputSize] from the online encoder (no tape). */

@@ -4,12 +4,16 @@
  * differences of the returned loss with a non-trivial per-output scale; a short
  * run on the point-mass world (proprio = the state) that teaches the head to
  * read (x, y) from the latent while proprioWeight 0 leaves the head untouched;
- * and the errors for a config without a head, a batch without proprio and a
- * non-positive scale.
+ * the same head loss on the predicted latents (predictedProprioWeight): its
+ * value by hand and its gradient (predictor, encoder, head) by finite
+ * differences; and the errors for a config without a head, a batch without
+ * proprio, a non-positive scale, and a predicted-proprio term without a
+ * trained head or with a transformer predictor.
  */
 import { describe, expect, it } from 'vitest';
 import { initWeights } from '../../src/model/checkpoint';
 import { parseCheckpointConfig } from '../../src/model/config';
+import { Graph } from '../../src/train/graph';
 import { BatchShapeError, JepaTrainer } from '../../src/train/jepa';
 import { loadTrainKernels, trainKernelsAvailable } from '../../src/train/kernels';
 import { pointMassBatch, type SequenceBatch } from '../../src/train/synthetic';
@@ -125,5 +129,77 @@ describe.skipIf(!available)('proprio-head loss', () => {
     expect(() => tr.setProprioScale([1, Number.POSITIVE_INFINITY])).toThrow(RangeError);
     expect(() => tr.setProprioScale([1])).toThrow(RangeError);
     expect(() => tr.setProprioScale([1, 2, 3])).not.toThrow();
+  });
+
+});
+
+describe.skipIf(!available)('predicted-proprio loss (objective.predictedProprioWeight)', () => {
+  const only = { regularizer: { kind: 'none' }, predictionWeight: 0, rolloutWeight: 0, rolloutSteps: 2 } as const;
+
+  it('adds the head loss of the teacher-forced predictions and the mean over rollout steps, each against the frame predicted', () => {
+    const batch = withProprio(pointMassBatch(3, 3, 8));
+    const w = initWeights(cfg, 2);
+    const base = new JepaTrainer(loadTrainKernels(), cfg, w, { ...only, proprioWeight: 1 });
+    const both = new JepaTrainer(loadTrainKernels(), cfg, w, { ...only, rolloutWeight: 1e-9, proprioWeight: 1, predictedProprioWeight: 0.5 });
+    for (const tr of [base, both]) tr.setProprioScale([0.5, 2]);
+    // By hand: encode, predict (teacher forcing and a 2-step rollout from every start), decode, score.
+    const { batch: B, steps: T } = batch;
+    const Z = base.encode(batch.frames, (T + 1) * B);
+    const L = 6;
+    const Wp = base.model.param('proprio_head.weight').value;
+    const bp = base.model.param('proprio_head.bias').value;
+    const scale = [0.5, 2];
+    const lossOf = (latents: Float32Array, firstRow: number) => {
+      const rows = latents.length / L;
+      let s = 0;
+      for (let i = 0; i < rows; i++)
+        for (let j = 0; j < 2; j++) {
+          let y = bp[j]!;
+          for (let c = 0; c < L; c++) y += Wp[j * L + c]! * latents[i * L + c]!;
+          s += ((y - batch.proprio![(firstRow + i) * 4 + j]!) / scale[j]!) ** 2;
+        }
+      return s / (rows * 2);
+    };
+    const predict = (z: Float32Array, actions: Float32Array, rows: number) => {
+      const g = new Graph(loadTrainKernels(), { record: false });
+      return base.model.predict(g, g.constant(z), g.constant(actions), rows).value;
+    };
+    const A = 2;
+    const tf = lossOf(predict(Z.subarray(0, T * B * L), batch.actions, T * B), B);
+    const S = T - 2 + 1;
+    let p: Float32Array = Z.slice(0, S * B * L);
+    let roll = 0;
+    for (let j = 1; j <= 2; j++) {
+      p = predict(p, batch.actions.subarray((j - 1) * B * A, (j - 1 + S) * B * A), S * B);
+      roll += lossOf(p, j * B) / 2;
+    }
+    const extra = both.lossAndGradients(batch).proprio - base.lossAndGradients(batch).proprio;
+    expect(extra).toBeCloseTo(0.5 * (tf + roll), 6);
+  });
+
+  it("its gradient matches finite differences (predictor, encoder and head weights)", () => {
+    const tr = new JepaTrainer(loadTrainKernels(), cfg, initWeights(cfg, 6), { ...only, rolloutWeight: 1e-12, proprioWeight: 1e-12, predictedProprioWeight: 1 });
+    tr.setProprioScale([0.5, 2]);
+    const batch = withProprio(pointMassBatch(4, 3, 17));
+    const h = 3e-3;
+    for (const pname of ['predictor.layers.0.weight', 'predictor.layers.1.weight', 'encoder.layers.0.weight', 'proprio_head.weight']) {
+      const p = tr.model.param(pname);
+      tr.lossAndGradients(batch);
+      const count = Math.min(12, p.value.length);
+      const analytic = Float64Array.from(p.grad.subarray(0, count));
+      const numeric = numericGrad(p.value, () => tr.lossAndGradients(batch).loss, h, count);
+      expect(Math.max(...numeric.map(Math.abs)), `${pname}: a gradient to compare`).toBeGreaterThan(1e-4);
+      expect(relErr(analytic, numeric), pname).toBeLessThan(2e-2);
+    }
+  });
+
+  it('refuses a predicted-proprio term without a trained head, or with a transformer predictor', () => {
+    const k = loadTrainKernels();
+    expect(() => new JepaTrainer(k, cfg, initWeights(cfg, 1), { predictedProprioWeight: 1 })).toThrow(/needs proprioWeight > 0/);
+    const tcfg = parseCheckpointConfig({
+      ...base, name: 'transformer-pred', proprio: { dim: 2 },
+      predictor: { kind: 'transformer', depth: 1, numHeads: 2, mlpRatio: 2, historyLength: 2, actionEmbedDim: 4 },
+    });
+    expect(() => new JepaTrainer(k, tcfg, initWeights(tcfg, 1), { proprioWeight: 1, predictedProprioWeight: 1 })).toThrow(/mlp predictors only \(this one is 'transformer'\)/);
   });
 });
