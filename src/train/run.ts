@@ -146,11 +146,17 @@ export interface TrainRunOptions {
 
 /**
  * The hash a run records of its train config (and resumes only under): epochs is left out so a finished
- * run can be extended by raising it, and timeStride at its default, so runs from before it existed keep
- * their hash.
+ * run can be extended by raising it, and options added later (timeStride, objective.proprioPassThrough,
+ * objective.predictedProprioWeight) when at their defaults, so runs from before they existed keep their hash.
  */
 export function trainConfigSha256(train: TrainConfig): string {
-  return sha256(JSON.stringify({ ...train, epochs: null, timeStride: train.timeStride === 1 ? undefined : train.timeStride }));
+  const { proprioPassThrough, predictedProprioWeight, ...objective } = train.objective;
+  return sha256(JSON.stringify({
+    ...train,
+    epochs: null,
+    timeStride: train.timeStride === 1 ? undefined : train.timeStride,
+    objective: { ...objective, proprioPassThrough: proprioPassThrough || undefined, predictedProprioWeight: predictedProprioWeight || undefined },
+  }));
 }
 
 /**
