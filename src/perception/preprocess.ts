@@ -46,6 +46,20 @@ export function encoderFrame(img: CameraImage, proprio: ArrayLike<number>, plane
   if (planes > 0) tileProprio(proprio, planes, size, out, offset + 3 * size * size, where);
 }
 
+/**
+ * The frame scaled to [size, size] RGB bytes by the same resampling the encoder input gets
+ * (imageToChw), rounded: a dataset stored at the model's size from a larger render then holds
+ * the frames the runtime feeds the model from its camera's larger frame.
+ */
+export function resizeRgb(img: CameraImage, size: number, where = 'image'): CameraImage {
+  const plane = size * size;
+  const chw = new Float32Array(3 * plane);
+  imageToChw(img, size, chw, 0, where);
+  const rgb = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = Math.round(chw[c * plane + i]! * 255);
+  return { width: size, height: size, rgb };
+}
+
 /** Writes one frame into `out` at `offset` as [3, size, size] floats in [0, 1]. */
 export function imageToChw(img: CameraImage, size: number, out: Float32Array, offset = 0, where = 'image'): void {
   checkImage(img, where);

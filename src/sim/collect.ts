@@ -28,6 +28,12 @@ export const CollectOptionsSchema = z.object({
   seed: z.number().int().nonnegative().default(0),
   split: SplitMode.default('train'),
   imageSize: z.number().int().min(8).max(512).default(64),
+  /**
+   * Render at this side (px) and scale the frames to imageSize as the runtime scales its camera's
+   * frame to the model's input; default: render at imageSize. For a model whose runtime camera
+   * renders larger than its input (pick-place perception reads 192-px frames).
+   */
+  renderSize: z.number().int().min(8).max(1024).optional(),
   episodesPerChunk: z.number().int().positive().default(8),
   /** Cap on control steps per episode (defaults to the task's limit). */
   maxSteps: z.number().int().positive().optional(),
@@ -142,6 +148,7 @@ export function datasetIdentity(env: SimEnv, o: z.output<typeof CollectOptionsSc
     episodesRequested: o.episodes,
     episodesPerChunk: o.episodesPerChunk,
     imageSize: o.imageSize,
+    ...(o.renderSize !== undefined && o.renderSize !== o.imageSize ? { renderSize: o.renderSize } : {}),
     cameras: [...env.cameraNames],
     frameskip: env.task.spec.frameskip,
     controlPeriod_s: env.task.spec.frameskip * env.sim.timestep,
@@ -165,7 +172,7 @@ export async function runCollection(
   checkSeed(o.seed, o.split);
   checkSeed(o.seed + o.episodes - 1, o.split);
   const t0 = performance.now();
-  const env = await SimEnv.create({ task: o.task, imageSize: o.imageSize });
+  const env = await SimEnv.create({ task: o.task, imageSize: o.imageSize, renderSize: o.renderSize });
   try {
     if (o.objects && env.task.spec.objects.length === 0) throw new RangeError(`task '${o.task}' has no objects to record (objects: true); its robot's own state is the proprio`);
     const maxSteps = o.maxSteps ?? env.task.spec.maxSteps;

@@ -6,6 +6,7 @@
  * the seed split (train/eval) is enforced here.
  */
 import { z } from 'zod';
+import { resizeRgb } from '../perception/preprocess';
 import type { CameraImage } from '../robot/arm';
 import { SimCameras } from './camera';
 import { MjSim, type SimState } from './mujoco';
@@ -24,6 +25,15 @@ export const SimEnvOptionsSchema = z.object({
   depth: z.boolean().default(false),
   /** Render images at all (false: proprioception only, for throughput or state-based use). */
   render: z.boolean().default(true),
+  /**
+   * Render at this side (px) and scale each frame to imageSize as the runtime scales a camera's
+   * frame to its model's input (perception/preprocess resizeRgb); default: render at imageSize.
+   * A dataset for a model whose runtime camera is larger than its input is collected this way.
+   */
+  renderSize: z.number().int().min(8).max(1024).optional(),
+}).refine((o) => !(o.depth && o.renderSize !== undefined && o.renderSize !== o.imageSize), {
+  message: 'renderSize scales RGB frames only; depth images are rendered at imageSize (leave renderSize unset with depth)',
+  path: ['renderSize'],
 });
 export type SimEnvOptions = z.input<typeof SimEnvOptionsSchema>;
 
@@ -133,11 +143,19 @@ export class SimEnv {
     return this.task.isSuccess(this.sim, this.goalState);
   }
 
+  private renderImages(): Record<string, CameraImage> {
+    const { imageSize, renderSize, depth } = this.options;
+    const side = renderSize ?? imageSize;
+    const images = this.cameras.render(this.sim, this.cameraNames, { width: side, height: side, depth });
+    if (side === imageSize) return images;
+    return Object.fromEntries(Object.entries(images).map(([name, img]) => [name, resizeRgb(img, imageSize, `camera '${name}'`)]));
+  }
+
   /** Observation of the current state. */
   observe(): EnvObservation {
     const joints = this.task.spec.proprioJoints;
     return {
-      images: this.options.render ? this.cameras.render(this.sim, this.cameraNames, { width: this.options.imageSize, height: this.options.imageSize, depth: this.options.depth }) : {},
+      images: this.options.render ? this.renderImages() : {},
       jointPositions: getJoints(this.sim, joints),
       jointVelocities: getJointVelocities(this.sim, joints),
       time: this.sim.time,

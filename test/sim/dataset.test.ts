@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resizeRgb } from '../../src/perception/preprocess';
 import { collect } from '../../src/sim/collect';
 import { SimEnv } from '../../src/sim/env';
 import { CUBE_HALF_m } from '../../src/sim/scenes/arm';
@@ -153,6 +154,40 @@ describe('collect + reader', () => {
     const out = tmp('mismatch');
     await collect({ ...base, episodes: 1, out });
     await expect(collect({ ...base, episodes: 2, out, imageSize: 32 })).rejects.toThrow(DatasetMismatchError);
+    await expect(collect({ ...base, episodes: 2, out, renderSize: 64 })).rejects.toThrow(/renderSize/);
+  });
+
+  it('with renderSize, stores the larger render scaled as the runtime scales it, and records the render size', async () => {
+    const out = tmp('render-size');
+    await collect({ ...base, episodes: 1, out, renderSize: 64 });
+    const m = readManifest(out);
+    expect(m.imageSize).toBe(16);
+    expect(m.renderSize).toBe(64);
+    const ep = (await DatasetReader.open(out).episodes().next()).value!;
+    // The first frame: the 64-px render of the episode's first state through resizeRgb.
+    const env = await SimEnv.create({ task: 'two-rooms', imageSize: 64 });
+    try {
+      env.reset(0, 'train');
+      const big = env.observe().images.top!;
+      const want = resizeRgb(big, 16);
+      const got = ep.frames.top!.subarray(0, 16 * 16 * 3);
+      expect(Array.from(got)).toEqual(Array.from(want.rgb));
+      // ... and not what a 16-px render gives (the test would otherwise prove nothing).
+      const small = await SimEnv.create({ task: 'two-rooms', imageSize: 16 });
+      small.reset(0, 'train');
+      expect(Array.from(small.observe().images.top!.rgb)).not.toEqual(Array.from(want.rgb));
+      small.close();
+    } finally {
+      env.close();
+    }
+    // A run at the image size leaves renderSize out (the manifest of datasets from before the option).
+    const plain = tmp('render-size-plain');
+    await collect({ ...base, episodes: 1, out: plain, renderSize: 16 });
+    expect(readManifest(plain).renderSize).toBeUndefined();
+  });
+
+  it('refuses renderSize with depth images (it scales RGB only)', async () => {
+    await expect(SimEnv.create({ task: 'pick-place', imageSize: 32, renderSize: 64, depth: true })).rejects.toThrow(/renderSize scales RGB frames only/);
   });
 
   it('detects a corrupted chunk on read and on resume', async () => {

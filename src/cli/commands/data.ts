@@ -22,6 +22,7 @@ const collectSchema = z.object({
   seed: int('--seed', 0).default(0),
   split: z.enum(['train', 'eval']).default('train'),
   'image-size': int('--image-size', 8).default(64),
+  'render-size': int('--render-size', 8).optional(),
   violations: z.boolean().default(false),
   objects: z.boolean().default(false),
   json: z.boolean().default(false),
@@ -39,6 +40,7 @@ export const collectCommand: Command<typeof collectSchema> = {
     seed: { type: 'string', description: 'Seed of episode 0 (inside the split\'s seed range).', defaultText: '0' },
     split: { type: 'string', description: 'train | eval seed range.', defaultText: 'train' },
     'image-size': { type: 'string', description: 'Square frame size, px.', defaultText: '64' },
+    'render-size': { type: 'string', description: "Render at this size and scale the frames to --image-size as the runtime scales its camera's frames to the model's input.", defaultText: 'the image size' },
     violations: { type: 'boolean', description: 'Record labelled violation-of-expectation clips (vanish, teleport, pass-through) instead.' },
     objects: { type: 'boolean', description: "Also record the task's object positions (simulator ground truth) beside every frame, as a training target." },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
@@ -48,7 +50,7 @@ export const collectCommand: Command<typeof collectSchema> = {
     const start = performance.now();
     const run = o.violations ? collectViolations : collect;
     const result = await run(
-      { task: o.task, episodes: o.episodes, policy: o.policy, out: o.out, seed: o.seed, split: o.split, imageSize: o['image-size'], objects: o.objects },
+      { task: o.task, episodes: o.episodes, policy: o.policy, out: o.out, seed: o.seed, split: o.split, imageSize: o['image-size'], renderSize: o['render-size'], objects: o.objects },
       (p) => {
         const frac = p.episodesDone / p.episodesTotal;
         const el = (performance.now() - start) / 1000;

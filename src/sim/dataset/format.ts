@@ -109,6 +109,8 @@ export const ManifestSchema = z.object({
   episodesRequested: z.number().int().positive(),
   episodesPerChunk: z.number().int().positive(),
   imageSize: z.number().int().positive(),
+  /** Side (px) the frames were rendered at before being scaled to imageSize; absent: rendered at imageSize. */
+  renderSize: z.number().int().positive().optional(),
   cameras: z.array(z.string()).min(1),
   frameskip: z.number().int().positive(),
   controlPeriod_s: z.number().positive(),

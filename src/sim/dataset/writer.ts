@@ -42,7 +42,7 @@ export interface RecordedEpisode {
 /** Settings that identify a dataset; a resume must match them. */
 export type DatasetIdentity = Omit<Manifest, 'chunks' | 'episodes' | 'complete'>;
 
-const IDENTITY_KEYS = ['kind', 'task', 'policy', 'split', 'seed', 'episodesPerChunk', 'imageSize', 'cameras', 'frameskip', 'maxSteps', 'actionDim', 'objectNames'] as const;
+const IDENTITY_KEYS = ['kind', 'task', 'policy', 'split', 'seed', 'episodesPerChunk', 'imageSize', 'renderSize', 'cameras', 'frameskip', 'maxSteps', 'actionDim', 'objectNames'] as const;
 
 /** An existing dataset was collected with other settings than this run. */
 export class DatasetMismatchError extends Error {
