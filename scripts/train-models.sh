@@ -7,7 +7,7 @@
 # push-t, the ones shipped; two-rooms-high trains over models/two-rooms' encoder, so it follows
 # two-rooms; reach-pixels and reach-joints rerun the recorded attempts of models/README.md,
 # push-t-state the state-vector push-t model shipped before the pixel one, pick-place-pixels the
-# pixel pick-place planner attempt (joints beside the CNN features), all into runs/ only;
+# pixel pick-place planner attempt (32-px frames, the joints passed through the latent), all into runs/ only;
 # reach-state is the state-vector reach model a ROS 2 or replayed arm runs on, which reports
 # joints and no frames; pick-place-monitor is the pixel model pick-place's surprise monitor runs)
 # The output replaces models/<task>/ only when training finished; the
@@ -52,6 +52,13 @@ collect_pick_place_monitor() {
   jepa collect --task pick-place --episodes 150 --policy scripted --seed 3000 --objects --out data/pick-place-objects-scripted
   echo data/pick-place-objects-random,data/pick-place-objects-scripted
 }
+collect_pick_place_pixels() {
+  # Front-camera frames at 32 px with the objects' positions, rendered at 192 px (the frame
+  # pick-place's perception reads) and scaled down as the runtime scales it to the model's input.
+  jepa collect --task pick-place --episodes 150 --policy random --seed 0 --objects --image-size 32 --render-size 192 --out data/pick-place-objects32r-random
+  jepa collect --task pick-place --episodes 150 --policy scripted --seed 3000 --objects --image-size 32 --render-size 192 --out data/pick-place-objects32r-scripted
+  echo data/pick-place-objects32r-random,data/pick-place-objects32r-scripted
+}
 collect_pick_place() {
   # A state-vector JEPA of the arm (joint positions in): the frames are not used, so they are kept small.
   jepa collect --task pick-place --episodes 150 --policy random --seed 0 --image-size 16 --out data/pick-place-random
@@ -77,7 +84,8 @@ for task in "${tasks[@]}"; do
   case "$task" in
     two-rooms | two-rooms-high) data=$(collect_two_rooms | tail -n 1) ;;
     pick-place) data=$(collect_pick_place | tail -n 1) ;;
-    pick-place-monitor | pick-place-pixels) data=$(collect_pick_place_monitor | tail -n 1) ;;
+    pick-place-monitor) data=$(collect_pick_place_monitor | tail -n 1) ;;
+    pick-place-pixels) data=$(collect_pick_place_pixels | tail -n 1) ;;
     reach) data=$(collect_reach | tail -n 1) ;;
     reach-state) data=$(collect_reach_state | tail -n 1) ;;
     reach-pixels) data=$(collect_reach_pixels | tail -n 1) ;;
