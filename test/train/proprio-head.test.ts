@@ -54,6 +54,19 @@ function headError(tr: JepaTrainer, b: SequenceBatch): number {
   return s / (2 * n);
 }
 
+/** The trainer's gradient of the first 12 entries of each named weight against central finite differences of its loss. */
+function expectGradientsMatch(tr: JepaTrainer, batch: SequenceBatch, names: readonly string[]): void {
+  for (const name of names) {
+    const p = tr.model.param(name);
+    tr.lossAndGradients(batch); // gradients at the unperturbed weights
+    const count = Math.min(12, p.value.length);
+    const analytic = Float64Array.from(p.grad.subarray(0, count));
+    const numeric = numericGrad(p.value, () => tr.lossAndGradients(batch).loss, 3e-3, count);
+    expect(Math.max(...numeric.map(Math.abs)), `${name}: a gradient to compare`).toBeGreaterThan(1e-4);
+    expect(relErr(analytic, numeric), name).toBeLessThan(2e-2);
+  }
+}
+
 describe.skipIf(!available)('proprio-head loss', () => {
   it("the proprio term's gradient matches finite differences (encoder and head weights, scaled errors)", () => {
     const tr = new JepaTrainer(loadTrainKernels(), cfg, initWeights(cfg, 5), {
@@ -67,16 +80,7 @@ describe.skipIf(!available)('proprio-head loss', () => {
     const first = tr.lossAndGradients(batch);
     expect(first.proprio).toBeGreaterThan(0);
     expect(first.loss).toBeCloseTo(first.proprio, 12); // only the proprio term is weighted in
-    const h = 3e-3;
-    for (const pname of ['encoder.layers.0.weight', 'encoder.layers.1.weight', 'proprio_head.weight', 'proprio_head.bias']) {
-      const p = tr.model.param(pname);
-      tr.lossAndGradients(batch); // gradients at the unperturbed weights
-      const count = Math.min(12, p.value.length);
-      const analytic = Float64Array.from(p.grad.subarray(0, count));
-      const numeric = numericGrad(p.value, () => tr.lossAndGradients(batch).loss, h, count);
-      expect(Math.max(...numeric.map(Math.abs)), `${pname}: a gradient to compare`).toBeGreaterThan(1e-4);
-      expect(relErr(analytic, numeric), pname).toBeLessThan(2e-2);
-    }
+    expectGradientsMatch(tr, batch, ['encoder.layers.0.weight', 'encoder.layers.1.weight', 'proprio_head.weight', 'proprio_head.bias']);
   });
 
   it('the scale divides the error: the loss at scale s is the loss at scale 1 over s²', () => {
@@ -181,16 +185,7 @@ describe.skipIf(!available)('predicted-proprio loss (objective.predictedProprioW
     const tr = new JepaTrainer(loadTrainKernels(), cfg, initWeights(cfg, 6), { ...only, rolloutWeight: 1e-12, proprioWeight: 1e-12, predictedProprioWeight: 1 });
     tr.setProprioScale([0.5, 2]);
     const batch = withProprio(pointMassBatch(4, 3, 17));
-    const h = 3e-3;
-    for (const pname of ['predictor.layers.0.weight', 'predictor.layers.1.weight', 'encoder.layers.0.weight', 'proprio_head.weight']) {
-      const p = tr.model.param(pname);
-      tr.lossAndGradients(batch);
-      const count = Math.min(12, p.value.length);
-      const analytic = Float64Array.from(p.grad.subarray(0, count));
-      const numeric = numericGrad(p.value, () => tr.lossAndGradients(batch).loss, h, count);
-      expect(Math.max(...numeric.map(Math.abs)), `${pname}: a gradient to compare`).toBeGreaterThan(1e-4);
-      expect(relErr(analytic, numeric), pname).toBeLessThan(2e-2);
-    }
+    expectGradientsMatch(tr, batch, ['predictor.layers.0.weight', 'predictor.layers.1.weight', 'encoder.layers.0.weight', 'proprio_head.weight']);
   });
 
   it('refuses a predicted-proprio term without a trained head, or with a transformer predictor', () => {
