@@ -214,7 +214,7 @@ describe('pick-place episode on the embedded simulator', () => {
 });
 
 describe('holdArmWhileGripping', () => {
-  it('zeroes the arm while the fingers close, low-passes it and squeezes the gripper while carrying, and leaves other sub-goals alone', async () => {
+  it('zeroes the arm and squeezes while the fingers close, low-passes the arm and squeezes while carrying, and leaves other sub-goals alone', async () => {
     let id = 'descend';
     // The planned gripper step opens the hand (+1 cm): what a cold-started sampler can propose.
     const planned = Float32Array.from([0.04, -0.04, 0.02, 0, 0, 0, 0.01, 0.01, 9, 9, 9, 9, 9, 9, 9, 9]);
@@ -229,7 +229,7 @@ describe('holdArmWhileGripping', () => {
     id = 'close';
     const closing = await plan();
     expect(closing.slice(0, 7)).toEqual([0, 0, 0, 0, 0, 0, 0]);
-    expect(closing[7]).toBeCloseTo(0.01, 6);
+    expect(closing[7]).toBeCloseTo(-0.01, 6); // the planned step opened the hand; the close squeezes
     id = 'lift'; // from a held arm, the first carrying step is 40 % of the planned one; the hand squeezes
     const lift = await plan();
     expect(lift[0]).toBeCloseTo(0.4 * 0.04, 6);
