@@ -31,6 +31,9 @@ export const SimEnvOptionsSchema = z.object({
    * A dataset for a model whose runtime camera is larger than its input is collected this way.
    */
   renderSize: z.number().int().min(8).max(1024).optional(),
+}).refine((o) => o.renderSize === undefined || o.renderSize >= o.imageSize, {
+  message: 'renderSize must be at least imageSize (the frames are scaled down from it)',
+  path: ['renderSize'],
 }).refine((o) => !(o.depth && o.renderSize !== undefined && o.renderSize !== o.imageSize), {
   message: 'renderSize scales RGB frames only; depth images are rendered at imageSize (leave renderSize unset with depth)',
   path: ['renderSize'],

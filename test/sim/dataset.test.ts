@@ -186,7 +186,8 @@ describe('collect + reader', () => {
     expect(readManifest(plain).renderSize).toBeUndefined();
   });
 
-  it('refuses renderSize with depth images (it scales RGB only)', async () => {
+  it('refuses renderSize with depth images (it scales RGB only), and one below the image size', async () => {
+    await expect(SimEnv.create({ task: 'two-rooms', imageSize: 32, renderSize: 16 })).rejects.toThrow(/renderSize must be at least imageSize/);
     await expect(SimEnv.create({ task: 'pick-place', imageSize: 32, renderSize: 64, depth: true })).rejects.toThrow(/renderSize scales RGB frames only/);
   });
 
