@@ -92,26 +92,42 @@ export const jepaOptionsSchema = z.strictObject({
 export type JepaOptions = z.infer<typeof jepaOptionsSchema>;
 export type JepaOptionsInput = z.input<typeof jepaOptionsSchema>;
 
-/** Why a model cannot pass its proprio through the latent (objective.proprioPassThrough), or undefined where it can. */
-export function proprioPassThroughProblem(config: CheckpointConfig): string | undefined {
-  const enc = config.encoder;
-  const k = headProprioOf(enc);
-  if (k === 0) return 'needs a cnn encoder with proprioFeatures (the head must see the proprio planes\' values)';
-  if (enc.kind === 'cnn' && enc.outputNorm) return 'needs encoder.outputNorm off (a layer norm after the head would mix the passed-through values)';
-  if (config.latent.dim <= k) return `needs latent.dim > proprioPlanes (${config.latent.dim} <= ${k}): the first ${k} dims carry the proprio, the rest the scene`;
-  return undefined;
+/**
+ * What is wrong with these objective options for this model (empty: nothing), each problem naming its
+ * option; the trainer refuses them, and `jepa train` before it loads any data.
+ */
+export function objectiveProblems(config: CheckpointConfig, o: JepaOptions): string[] {
+  const problems: string[] = [];
+  const P = config.proprio?.dim ?? 0;
+  if (o.proprioWeight > 0 && P === 0) problems.push('objective.proprioWeight > 0 needs a proprio head: set model.proprio.dim');
+  if (o.predictedProprioWeight > 0) {
+    if (o.proprioWeight === 0) problems.push('objective.predictedProprioWeight > 0 needs proprioWeight > 0 (the head it decodes predictions with must be trained)');
+    if (config.predictor.kind !== 'mlp') problems.push(`objective.predictedProprioWeight: mlp predictors only (this one is '${config.predictor.kind}')`);
+  }
+  if (o.proprioPassThrough) {
+    const enc = config.encoder;
+    const k = headProprioOf(enc);
+    const why =
+      k === 0 ? "needs a cnn encoder with proprioFeatures (the head must see the proprio planes' values)"
+      : enc.kind === 'cnn' && enc.outputNorm ? 'needs encoder.outputNorm off (a layer norm after the head would mix the passed-through values)'
+      : config.latent.dim <= k ? `needs latent.dim > proprioPlanes (${config.latent.dim} <= ${k}): the first ${k} dims carry the proprio, the rest the scene`
+      : undefined;
+    if (why) problems.push(`objective.proprioPassThrough: ${why}`);
+  }
+  return problems;
 }
 
-type Pin = { param: Param; index: Int32Array; value: Float32Array };
+/** The leading `value.length` entries of a tensor, held at `value`. */
+type Pin = { param: Param; value: Float32Array };
 
-/** Rows 0..count-1 of a Linear's weight [out, cols] and bias: row j zero but for `value(j)` at column `column(j)`, bias `bias(j)`. */
+/** Rows 0..count-1 of a Linear's weight [out, cols] and bias: row j zero but for `value(j)` at column `column(j)`, bias `biasOf(j)`. */
 function pinRows(weight: Param, bias: Param, count: number, column: (j: number) => number, value: (j: number) => number, biasOf: (j: number) => number): Pin[] {
   const cols = weight.value.length / bias.value.length;
   const w = new Float32Array(count * cols);
   for (let j = 0; j < count; j++) w[j * cols + column(j)] = value(j);
   return [
-    { param: weight, index: Int32Array.from({ length: count * cols }, (_, i) => i), value: w },
-    { param: bias, index: Int32Array.from({ length: count }, (_, j) => j), value: Float32Array.from({ length: count }, (_, j) => biasOf(j)) },
+    { param: weight, value: w },
+    { param: bias, value: Float32Array.from({ length: count }, (_, j) => biasOf(j)) },
   ];
 }
 
@@ -165,21 +181,16 @@ export class JepaTrainer {
   ) {
     this.options = jepaOptionsSchema.parse(options);
     this.model = new TrainableModel(config, weights);
+    const problems = objectiveProblems(config, this.options);
+    if (problems.length > 0) throw new RangeError(problems.join('; '));
     if (this.options.freezeEncoder) this.model.setTrainable('encoder.', false);
     if (this.options.proprioPassThrough) {
-      const why = proprioPassThroughProblem(config);
-      if (why) throw new RangeError(`objective.proprioPassThrough: ${why}`);
       this.pins = passThroughPins(this.model);
       this.restorePins();
     }
     // The EMA target starts from the online weights as held (pins included), so it holds them too.
     this.target = this.options.target.kind === 'ema' ? new TrainableModel(config, this.model.tensors()) : null;
     const P = config.proprio?.dim ?? 0;
-    if (this.options.proprioWeight > 0 && P === 0) throw new RangeError('objective.proprioWeight > 0 needs a proprio head: set model.proprio.dim');
-    if (this.options.predictedProprioWeight > 0) {
-      if (this.options.proprioWeight === 0) throw new RangeError('objective.predictedProprioWeight > 0 needs proprioWeight > 0 (the head it decodes predictions with must be trained)');
-      if (config.predictor.kind !== 'mlp') throw new RangeError(`objective.predictedProprioWeight: mlp predictors only (this one is '${config.predictor.kind}')`);
-    }
     // An untrained head would only decay towards zero: leave it out of the optimiser.
     if (this.options.proprioWeight === 0) this.model.setTrainable('proprio_head.', false);
     this.proprioScale = new Float64Array(P).fill(1);
@@ -187,7 +198,7 @@ export class JepaTrainer {
   }
 
   private restorePins(): void {
-    for (const { param, index, value } of this.pins) index.forEach((i, n) => (param.value[i] = value[n]!));
+    for (const { param, value } of this.pins) param.value.set(value);
   }
 
   /** Scales of the proprio-head error (one per head output, > 0): typically the dataset's std. */
@@ -243,7 +254,7 @@ export class JepaTrainer {
   trainStep(b: SequenceBatch): StepStats {
     const t0 = performance.now();
     const stats = this.lossAndGradients(b);
-    for (const { param, index } of this.pins) for (const i of index) param.grad[i] = 0;
+    for (const { param, value } of this.pins) param.grad.fill(0, 0, value.length);
     this.optimizer.update();
     this.restorePins();
     this.steps += 1;

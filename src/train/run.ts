@@ -26,7 +26,7 @@ import { type CheckpointConfig, parseCheckpointConfig } from '../model/config';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from '../model/safetensors';
 import { MANIFEST_FILE } from '../sim/dataset/format';
 import { WindowDataset } from './dataset-batches';
-import { JepaTrainer, jepaOptionsSchema, proprioPassThroughProblem } from './jepa';
+import { JepaTrainer, jepaOptionsSchema, objectiveProblems } from './jepa';
 import { loadTrainKernels } from './kernels';
 
 export const trainConfigSchema = z.strictObject({
@@ -95,10 +95,8 @@ export function parseTrainConfig(json: unknown, file: string): { train: TrainCon
   if (r.data.timeStride > 1 && r.data.actions !== 'applied') {
     throw new TrainConfigError(file, [`timeStride: a stride of ${r.data.timeStride} averages applied commands; it needs actions: 'applied', not '${r.data.actions}'`]);
   }
-  if (r.data.objective.proprioPassThrough) {
-    const why = proprioPassThroughProblem(model);
-    if (why) throw new TrainConfigError(file, [`objective.proprioPassThrough: ${why}`]);
-  }
+  const problems = objectiveProblems(model, r.data.objective);
+  if (problems.length > 0) throw new TrainConfigError(file, problems);
   return { train: r.data, model };
 }
 

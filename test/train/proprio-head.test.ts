@@ -15,6 +15,7 @@ import { initWeights } from '../../src/model/checkpoint';
 import { parseCheckpointConfig } from '../../src/model/config';
 import { Graph } from '../../src/train/graph';
 import { BatchShapeError, JepaTrainer } from '../../src/train/jepa';
+import { parseTrainConfig } from '../../src/train/run';
 import { loadTrainKernels, trainKernelsAvailable } from '../../src/train/kernels';
 import { pointMassBatch, type SequenceBatch } from '../../src/train/synthetic';
 import { numericGrad, relErr } from './grad-helpers';
@@ -191,6 +192,10 @@ describe.skipIf(!available)('predicted-proprio loss (objective.predictedProprioW
   it('refuses a predicted-proprio term without a trained head, or with a transformer predictor', () => {
     const k = loadTrainKernels();
     expect(() => new JepaTrainer(k, cfg, initWeights(cfg, 1), { predictedProprioWeight: 1 })).toThrow(/needs proprioWeight > 0/);
+    // `jepa train` refuses the same config before loading data, naming the file.
+    expect(() => parseTrainConfig({ model: { ...base, name: 'p', proprio: { dim: 2 } }, objective: { predictedProprioWeight: 1 } }, 'cfg.json')).toThrow(
+      /cfg\.json: invalid train config:\n {2}- objective\.predictedProprioWeight > 0 needs proprioWeight > 0/,
+    );
     const tcfg = parseCheckpointConfig({
       ...base, name: 'transformer-pred', proprio: { dim: 2 },
       predictor: { kind: 'transformer', depth: 1, numHeads: 2, mlpRatio: 2, historyLength: 2, actionEmbedDim: 4 },
