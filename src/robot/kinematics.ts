@@ -8,7 +8,7 @@
  */
 import { KinematicsError } from './errors';
 import type { JointLimits } from './jointLimits';
-import { axisAngleInto, makeTransformFromXyzRpy, multiplyInto, rotationErrorVector, type Transform, translationAlongInto, type Vec3 } from './math';
+import { axisAngleInto, makeTransformFromXyzRpy, multiplyAt, multiplyInto, rotationErrorVector, type Transform, translationAlongInto, type Vec3 } from './math';
 import type { JointType, UrdfRobot } from './urdf';
 
 type JointSource =
@@ -218,18 +218,19 @@ export class KinematicModel {
     T[10] = 1;
     T[15] = 1;
     const motion = this.motion, tmp = this.tmp;
+    // Offsets into T rather than a subarray per joint: a batch's energy terms run this for every predicted state.
     for (const j of this.joints) {
-      const parent = T.subarray(j.parentLink * 16, j.parentLink * 16 + 16);
-      const child = T.subarray(j.childLink * 16, j.childLink * 16 + 16);
+      const parent = j.parentLink * 16;
+      const child = j.childLink * 16;
       if (j.type === 'fixed') {
-        multiplyInto(child, parent, j.origin);
+        multiplyAt(T, child, T, parent, j.origin, 0);
         continue;
       }
       const v = this.jointValue(j, q);
       if (j.type === 'prismatic') translationAlongInto(motion, j.axis[0], j.axis[1], j.axis[2], v);
       else axisAngleInto(motion, j.axis[0], j.axis[1], j.axis[2], v);
-      multiplyInto(tmp, parent, j.origin);
-      multiplyInto(child, tmp, motion);
+      multiplyAt(tmp, 0, T, parent, j.origin, 0);
+      multiplyAt(T, child, tmp, 0, motion, 0);
     }
     return T;
   }

@@ -43,18 +43,32 @@ export function makeTransformFromXyzRpy(xyz: Vec3, rpy: Vec3): Transform {
 
 /** out = a * b (out may not alias a or b). */
 export function multiplyInto(out: Transform, a: Transform, b: Transform): Transform {
-  for (let i = 0; i < 3; i++) {
-    const a0 = a[i * 4]!, a1 = a[i * 4 + 1]!, a2 = a[i * 4 + 2]!, a3 = a[i * 4 + 3]!;
-    out[i * 4] = a0 * b[0]! + a1 * b[4]! + a2 * b[8]!;
-    out[i * 4 + 1] = a0 * b[1]! + a1 * b[5]! + a2 * b[9]!;
-    out[i * 4 + 2] = a0 * b[2]! + a1 * b[6]! + a2 * b[10]!;
-    out[i * 4 + 3] = a0 * b[3]! + a1 * b[7]! + a2 * b[11]! + a3;
-  }
-  out[12] = 0;
-  out[13] = 0;
-  out[14] = 0;
-  out[15] = 1;
+  multiplyAt(out, 0, a, 0, b, 0);
   return out;
+}
+
+/**
+ * The transform at offset `ao` of `a` times the one at `bo` of `b`, written at offset `o` of `out`
+ * (the output may not overlap either input): the same product as multiplyInto on transforms
+ * packed in one array, without a subarray view per call (forward kinematics of a batch of
+ * states runs this for every joint of every state).
+ */
+export function multiplyAt(out: Float64Array, o: number, a: Float64Array, ao: number, b: Float64Array, bo: number): void {
+  const b0 = b[bo]!, b1 = b[bo + 1]!, b2 = b[bo + 2]!, b3 = b[bo + 3]!;
+  const b4 = b[bo + 4]!, b5 = b[bo + 5]!, b6 = b[bo + 6]!, b7 = b[bo + 7]!;
+  const b8 = b[bo + 8]!, b9 = b[bo + 9]!, b10 = b[bo + 10]!, b11 = b[bo + 11]!;
+  for (let i = 0; i < 3; i++) {
+    const r = ao + i * 4, w = o + i * 4;
+    const a0 = a[r]!, a1 = a[r + 1]!, a2 = a[r + 2]!, a3 = a[r + 3]!;
+    out[w] = a0 * b0 + a1 * b4 + a2 * b8;
+    out[w + 1] = a0 * b1 + a1 * b5 + a2 * b9;
+    out[w + 2] = a0 * b2 + a1 * b6 + a2 * b10;
+    out[w + 3] = a0 * b3 + a1 * b7 + a2 * b11 + a3;
+  }
+  out[o + 12] = 0;
+  out[o + 13] = 0;
+  out[o + 14] = 0;
+  out[o + 15] = 1;
 }
 
 export function multiply(a: Transform, b: Transform): Transform {

@@ -138,8 +138,8 @@ export function guardrailBarrierTerms(g: Guardrails, options: BarrierOptions): G
           let cost = 0;
           for (let h = 2; h < batch.H; h++)
             for (let i = 0; i < n; i++) {
-              const at = (k: number) => proprio[(s * batch.H + k) * P + cols[i]!]!;
-              const a = (at(h) - 2 * at(h - 1) + at(h - 2)) / (dt * dt);
+              const r = (s * batch.H + h) * P + cols[i]!;
+              const a = (proprio[r]! - 2 * proprio[r - P]! + proprio[r - 2 * P]!) / (dt * dt);
               const pen = Math.abs(a) - onset * amax[i]!;
               if (pen > 0) cost += (pen / ((1 - onset) * amax[i]!)) ** 2;
             }
