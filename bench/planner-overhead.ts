@@ -2,7 +2,11 @@
  * Planner overhead: the share of each CEM / MPPI iteration spent outside the
  * model's rollout call (sampling, bound handling, batch energy terms, elite
  * selection / weighting, the distribution update), at N = 1024 samples,
- * H = 16 steps. Target: <= 10 % with the native backend.
+ * H = 16 steps. Target: <= 10 % with the native backend. Rows without energy
+ * terms, with one cheap joint-limit term, and with the embedded arm's guardrail
+ * barrier terms as the runtime installs them (config/safety/sim-arm.yaml: joint
+ * position, velocity, acceleration and the workspace through forward
+ * kinematics of every predicted state), which are what a tick of the loop pays.
  *
  * Runs on the native CPU backend (loadModel(dir, {backend: 'cpu'})) when the
  * addon is built, and on the float64 TypeScript reference. The model is a
@@ -22,6 +26,8 @@ import { parseCheckpointConfig } from '../src/model/config';
 import { CemPlanner } from '../src/planning/cem';
 import type { BatchEnergyTerm, EnergyBatch } from '../src/planning/energy';
 import { MppiPlanner } from '../src/planning/mppi';
+import { guardrailBarrierTerms } from '../src/safety/barriers';
+import { loadGuardrails } from '../src/safety/guardrails';
 import type { PlanResult } from '../src/planning/types';
 
 const flagsSchema = z.strictObject({
@@ -85,10 +91,21 @@ const jointBarrier: BatchEnergyTerm = {
   },
 };
 
+/** The embedded arm's guardrails as barrier terms, with the weights and bands src/runtime/embedded.ts gives them. */
+const guardrailTerms = guardrailBarrierTerms(loadGuardrails(path.join(import.meta.dirname, '..', 'config', 'safety', 'sim-arm.yaml')), {
+  stepDuration_s: 0.05,
+  proprioJointColumns: [0, 1, 2, 3, 4, 5, 6],
+  weights: { keep_out_barrier: 5, joint_position_barrier: 5, workspace_barrier: 5, joint_velocity_barrier: 0 },
+  distanceBand_m: 0.03,
+  positionBand: 0.1,
+});
+const TERM_SETS = { none: [], joint: [jointBarrier], guardrails: guardrailTerms } satisfies Record<string, readonly BatchEnergyTerm[]>;
+type TermSet = keyof typeof TERM_SETS;
+
 interface Row {
   backend: string;
   planner: string;
-  terms: number;
+  terms: TermSet;
   iterations: number;
   iteration_ms: number;
   rollout_ms: number;
@@ -96,8 +113,8 @@ interface Row {
   overhead: number;
 }
 
-async function measure(model: WorldModel, planner: 'CEM' | 'MPPI', withTerm: boolean, iterations: number, warmUp: boolean): Promise<Row> {
-  const terms = withTerm ? [jointBarrier] : [];
+async function measure(model: WorldModel, planner: 'CEM' | 'MPPI', termSet: TermSet, iterations: number, warmUp: boolean): Promise<Row> {
+  const terms = TERM_SETS[termSet];
   const options = { horizon: H, samples: N, seed: 1, initStd: 0.5, energy: { terminalWeight: 1, runningWeight: 0.1, actionMagnitudeWeight: 0.01 } };
   const p = planner === 'CEM' ? new CemPlanner(model, options, terms) : new MppiPlanner(model, { ...options, temperature: 0.05 }, terms);
   const z0 = new Float32Array(LATENT);
@@ -112,7 +129,7 @@ async function measure(model: WorldModel, planner: 'CEM' | 'MPPI', withTerm: boo
   return {
     backend: model.backend,
     planner,
-    terms: terms.length,
+    terms: termSet,
     iterations: its.length,
     iteration_ms: (rollout + outside) / its.length,
     rollout_ms: rollout / its.length,
@@ -131,7 +148,7 @@ async function main(): Promise<void> {
     try {
       const native = await loadModel(dir, { backend: 'cpu', threads: flags.threads });
       for (const planner of ['CEM', 'MPPI'] as const) {
-        for (const withTerm of [false, true]) rows.push(await measure(native, planner, withTerm, flags.iterations, true));
+        for (const termSet of Object.keys(TERM_SETS) as TermSet[]) rows.push(await measure(native, planner, termSet, flags.iterations, true));
       }
       native.dispose();
     } catch (e) {
@@ -139,7 +156,7 @@ async function main(): Promise<void> {
     }
     // The float64 reference takes seconds per iteration at this size: one measured iteration, no terms.
     const reference = await loadModel(dir, { backend: 'reference' });
-    for (const planner of ['CEM', 'MPPI'] as const) rows.push(await measure(reference, planner, false, flags.referenceIterations, false));
+    for (const planner of ['CEM', 'MPPI'] as const) rows.push(await measure(reference, planner, 'none', flags.referenceIterations, false));
     reference.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -150,10 +167,10 @@ async function main(): Promise<void> {
   }
   console.log(`planner overhead at N = ${N}, H = ${H}, A = ${A}, latent ${LATENT} (time outside the rollout call / iteration)`);
   for (const n of notes) console.log(`note: ${n}`);
-  console.log('backend    planner  terms  iters  iteration ms  rollout ms  outside ms  overhead');
+  console.log('backend    planner  terms       iters  iteration ms  rollout ms  outside ms  overhead');
   for (const r of rows) {
     console.log(
-      `${r.backend.padEnd(10)} ${r.planner.padEnd(8)} ${String(r.terms).padStart(5)} ${String(r.iterations).padStart(6)} ` +
+      `${r.backend.padEnd(10)} ${r.planner.padEnd(8)} ${r.terms.padEnd(10)} ${String(r.iterations).padStart(6)} ` +
         `${r.iteration_ms.toFixed(2).padStart(13)} ${r.rollout_ms.toFixed(2).padStart(11)} ${r.outside_ms.toFixed(2).padStart(11)} ${(100 * r.overhead).toFixed(1).padStart(8)} %`,
     );
   }

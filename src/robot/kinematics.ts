@@ -8,7 +8,7 @@
  */
 import { KinematicsError } from './errors';
 import type { JointLimits } from './jointLimits';
-import { axisAngleInto, makeTransformFromXyzRpy, multiplyAt, multiplyInto, rotationErrorVector, type Transform, translationAlongInto, type Vec3 } from './math';
+import { axisAngleInto, makeTransformFromXyzRpy, multiplyAt, multiplyInto, rotateAboutAxisAt, rotationErrorVector, type Transform, translationAlongInto, type Vec3 } from './math';
 import type { JointType, UrdfRobot } from './urdf';
 
 type JointSource =
@@ -23,7 +23,18 @@ interface CompiledJoint {
   childLink: number;
   origin: Transform;
   axis: Vec3;
+  /** A revolute axis along ±x, ±y or ±z: which (0, 1, 2) and the sign; undefined for any other axis. */
+  principal?: { index: 0 | 1 | 2; sign: 1 | -1 };
   source: JointSource;
+}
+
+/** The coordinate axis a unit joint axis lies along, if it does. */
+function principalAxis(axis: Vec3): CompiledJoint['principal'] {
+  for (const index of [0, 1, 2] as const) {
+    const others = [0, 1, 2].filter((k) => k !== index);
+    if (Math.abs(Math.abs(axis[index]) - 1) < 1e-12 && others.every((k) => axis[k] === 0)) return { index, sign: axis[index] > 0 ? 1 : -1 };
+  }
+  return undefined;
 }
 
 export interface KinematicModelOptions {
@@ -181,6 +192,7 @@ export class KinematicModel {
         childLink: li,
         origin: makeTransformFromXyzRpy(j.origin.xyz, j.origin.rpy),
         axis: j.axis,
+        ...(j.type !== 'prismatic' && j.type !== 'fixed' && principalAxis(j.axis) ? { principal: principalAxis(j.axis) } : {}),
         source: sourceOf(j.name),
       });
     }
@@ -227,6 +239,11 @@ export class KinematicModel {
         continue;
       }
       const v = this.jointValue(j, q);
+      if (j.principal) {
+        multiplyAt(T, child, T, parent, j.origin, 0);
+        rotateAboutAxisAt(T, child, j.principal.index, j.principal.sign * v);
+        continue;
+      }
       if (j.type === 'prismatic') translationAlongInto(motion, j.axis[0], j.axis[1], j.axis[2], v);
       else axisAngleInto(motion, j.axis[0], j.axis[1], j.axis[2], v);
       multiplyAt(tmp, 0, T, parent, j.origin, 0);

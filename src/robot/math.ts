@@ -75,6 +75,25 @@ export function multiply(a: Transform, b: Transform): Transform {
   return multiplyInto(new Float64Array(16), a, b);
 }
 
+/**
+ * m ← m · R(angle about the coordinate axis `axis`: 0 x, 1 y, 2 z), in place on the transform at
+ * offset `o`: a rotation about x, y or z mixes two columns of the rotation block and leaves the
+ * third column and the translation as they are, which costs a fraction of building R and
+ * multiplying by it (every joint of every predicted state in a batch's forward kinematics).
+ */
+export function rotateAboutAxisAt(m: Float64Array, o: number, axis: 0 | 1 | 2, angle: number): void {
+  const c = Math.cos(angle), s = Math.sin(angle);
+  // Columns (a, b) with R's block [[c, -s], [s, c]] in that order: z (0, 1), x (1, 2), y (2, 0).
+  const a = axis === 2 ? 0 : axis === 0 ? 1 : 2;
+  const b = axis === 2 ? 1 : axis === 0 ? 2 : 0;
+  for (let r = 0; r < 3; r++) {
+    const ia = o + 4 * r + a, ib = o + 4 * r + b;
+    const ma = m[ia]!, mb = m[ib]!;
+    m[ia] = c * ma + s * mb;
+    m[ib] = c * mb - s * ma;
+  }
+}
+
 /** Rotation by `angle` about the unit axis (x, y, z), written into out (translation zero). */
 export function axisAngleInto(out: Transform, x: number, y: number, z: number, angle: number): Transform {
   const c = Math.cos(angle), s = Math.sin(angle), v = 1 - c;

@@ -2,7 +2,7 @@ import { seededRandom as rng } from '../helpers/random';
 import { describe, expect, it } from 'vitest';
 import { KinematicModel } from '../../src/robot/kinematics';
 import { loadJointLimitsYaml, mergeJointLimits } from '../../src/robot/jointLimits';
-import { loadUrdf } from '../../src/robot/urdf';
+import { loadUrdf, parseUrdf } from '../../src/robot/urdf';
 import { makeTransformFromXyzRpy } from '../../src/robot/math';
 
 const ROBOTS = '../shared/data/robots';
@@ -120,6 +120,52 @@ describe('forward kinematics against published DH tables', () => {
     expect(k.joint5.kinematic.y).toBe(0.384);
     expect(k.joint7.kinematic.x).toBe(0.088);
     expect(k.joint8.kinematic.z).toBe(0.107);
+  });
+});
+
+describe('forward kinematics over every kind of joint axis', () => {
+  // Axes along +x, +y, -z, -y, -x (the per-axis fast path) and one off every axis (the general
+  // rotation), each behind an origin with a translation and a roll-pitch-yaw.
+  const axes: [number, number, number][] = [[1, 0, 0], [0, 1, 0], [0, 0, -1], [0, -1, 0], [0.6, 0.8, 0], [-1, 0, 0]];
+  const origins = axes.map((_, i) => ({ xyz: [0.1 * i, -0.05, 0.2 + 0.01 * i] as const, rpy: [0.3 - 0.1 * i, 0.2 * i, -0.4 + 0.15 * i] as const }));
+  const xml =
+    `<robot name="axes"><link name="l0"/>` +
+    axes
+      .map(
+        (a, i) =>
+          `<link name="l${i + 1}"/><joint name="j${i + 1}" type="${i === 3 ? 'continuous' : 'revolute'}"><parent link="l${i}"/><child link="l${i + 1}"/>` +
+          `<origin xyz="${origins[i]!.xyz.join(' ')}" rpy="${origins[i]!.rpy.join(' ')}"/><axis xyz="${a.join(' ')}"/>` +
+          `<limit lower="-3" upper="3" effort="1" velocity="1"/></joint>`,
+      )
+      .join('') +
+    `</robot>`;
+  /** Rodrigues' rotation about a unit axis, as a 4x4. */
+  const rotation = ([x, y, z]: [number, number, number], t: number): M4 => {
+    const n = Math.hypot(x, y, z);
+    const [u, v, w] = [x / n, y / n, z / n];
+    const c = Math.cos(t), s = Math.sin(t), k = 1 - c;
+    return [
+      [c + u * u * k, u * v * k - w * s, u * w * k + v * s, 0],
+      [v * u * k + w * s, c + v * v * k, v * w * k - u * s, 0],
+      [w * u * k - v * s, w * v * k + u * s, c + w * w * k, 0],
+      [0, 0, 0, 1],
+    ];
+  };
+  const asM4 = (t: Float64Array): M4 => [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((c) => t[4 * r + c]!));
+
+  it('every link pose equals the product of origin and axis-angle rotation, joint by joint, at 20 random configurations', () => {
+    const model = new KinematicModel(parseUrdf(xml, 'axes.urdf'));
+    const r = rng(5);
+    for (let k = 0; k < 20; k++) {
+      const q = axes.map(() => -3 + 6 * r());
+      const all = model.forwardKinematics(q);
+      let T = I4;
+      for (let i = 0; i < axes.length; i++) {
+        T = mul(mul(T, asM4(makeTransformFromXyzRpy(origins[i]!.xyz, origins[i]!.rpy))), rotation(axes[i]!, q[i]!));
+        const li = model.indexOfLink(`l${i + 1}`);
+        expectTransformClose(all.subarray(li * 16, li * 16 + 16), T, 1e-12);
+      }
+    }
   });
 });
 
