@@ -84,6 +84,18 @@ export const samplingOptionsShape = {
    * runtime leaves it off: models/README.md has what it did for push-t and reach).
    */
   offsetFreeProprio: z.boolean().default(false),
+  /**
+   * Offset-free prediction of motion: the model's one-step error as a drift it does not predict.
+   * Each plan compares the measured proprio (state.proprio) with what the previous plan predicted
+   * for the end of its first step, low-pass filters that difference into a per-step drift d
+   * (d ← (1 - gain) d + gain × error, over the first `entries` proprio values), and adds (k + 1) d
+   * to every predicted proprio at step k before the energy terms see it: the disturbance model of
+   * offset-free MPC for a bias that accumulates with every step. Where the model's prediction is
+   * off by a steady few millimetres a step, planning on it alone stalls where the step the plan
+   * asks for equals that bias (models/README.md: pick-place's descent). It assumes consecutive
+   * plans one executed step apart; reset() forgets the estimate.
+   */
+  proprioDrift: z.strictObject({ gain: z.number().gt(0).lte(1), entries: z.number().int().positive() }).optional(),
   /** Native energy terms (RolloutCost) and action bounds. */
   energy: energySpecSchema,
 };
@@ -102,6 +114,7 @@ export type SamplingOptions = {
   patience: number;
   absoluteTolerance: number;
   offsetFreeProprio: boolean;
+  proprioDrift?: { gain: number; entries: number };
   energy: EnergySpec;
 };
 
@@ -140,6 +153,9 @@ export abstract class SamplingPlanner implements Planner {
   private readonly sampleStd: Float64Array;
   private readonly bestActions: Float32Array;
   private busy = false;
+  /** proprioDrift: the filtered per-step drift, and the last plan's predicted proprio after its first step. */
+  private drift: Float64Array | undefined;
+  private predictedFirst: Float64Array | undefined;
 
   protected constructor(model: WorldModel, options: SamplingOptions, terms: readonly BatchEnergyTerm[]) {
     this.model = model;
@@ -180,6 +196,25 @@ export abstract class SamplingPlanner implements Planner {
     const offset = new Float32Array(Math.min(measured.length, decoded.length));
     for (let j = 0; j < offset.length; j++) offset[j] = measured[j]! - decoded[j]!;
     return offset;
+  }
+
+  /** Forgets the proprio drift estimate (a new task, after a halt or a surprise). */
+  reset(): void {
+    this.drift = undefined;
+    this.predictedFirst = undefined;
+  }
+
+  /** Folds the last plan's first-step prediction error into the drift; the drift to add this plan (undefined: none). */
+  private updateDrift(measured: Float32Array | undefined): Float64Array | undefined {
+    const o = this.options.proprioDrift;
+    if (!o || !measured) return undefined;
+    const n = Math.min(o.entries, measured.length, this.model.dims.proprioDim);
+    if (this.predictedFirst) {
+      this.drift ??= new Float64Array(n);
+      for (let j = 0; j < n; j++) this.drift[j] = (1 - o.gain) * this.drift[j]! + o.gain * (measured[j]! - this.predictedFirst[j]!);
+    }
+    this.predictedFirst = new Float64Array(n);
+    return this.drift;
   }
 
   /** Updates mean/std in place from this iteration's samples and energies. */
@@ -246,6 +281,7 @@ export abstract class SamplingPlanner implements Planner {
     };
 
     const offset = needsProprio && this.options.offsetFreeProprio && state.proprio ? await this.decodeOffset(state.proprio, state.z0) : undefined;
+    const drift = needsProprio ? this.updateDrift(state.proprio) : undefined;
     const trace: IterationTrace[] = [];
     const bestHistory: number[] = [];
     let bestSoFar = Number.POSITIVE_INFINITY;
@@ -265,6 +301,10 @@ export abstract class SamplingPlanner implements Planner {
       if (offset && result.proprio) {
         const P = dims.proprioDim;
         for (let row = 0; row < N * H; row++) for (let j = 0; j < offset.length; j++) result.proprio[row * P + j] += offset[j]!;
+      }
+      if (drift && result.proprio) {
+        const P = dims.proprioDim;
+        for (let n = 0; n < N; n++) for (let k = 0; k < H; k++) for (let j = 0; j < drift.length; j++) result.proprio[(n * H + k) * P + j] += (k + 1) * drift[j]!;
       }
       const energies = this.energies;
       const raw = result.energies;
@@ -298,6 +338,9 @@ export abstract class SamplingPlanner implements Planner {
       if (best < bestSoFar || iteration === 0) {
         bestSoFar = best;
         this.bestActions.set(this.actionsBuf.subarray(bestIndex * D, (bestIndex + 1) * D));
+        // What the model (with the decode offset, without the drift) predicts after this plan's first step.
+        const first = this.predictedFirst;
+        if (first && result.proprio) for (let j = 0; j < first.length; j++) first[j] = result.proprio[bestIndex * H * dims.proprioDim + j]! - (drift?.[j] ?? 0);
       }
       this.update({ N, D, actions: this.actionsBuf, energies, mean, std, iteration });
       const iterEnd = performance.now();

@@ -94,6 +94,12 @@ interface TaskWiring {
    * hold the arm steadier where millimetres count (a grasp), at the cost of slower first moves.
    */
   initStdFraction?: number;
+  /**
+   * The planner's proprio drift estimate (SamplingOptions.proprioDrift) over the guarded joints,
+   * with this filter gain; absent: off. Validated for pick-place only, where a model's steady
+   * one-step bias of a few millimetres stalled the descent (models/README.md).
+   */
+  driftGain?: number;
   /** What the adapter's arm actions are: joint position targets (any backend) or velocities (the simulator's point mass). */
   armAction: 'joint-targets' | 'velocity';
   adapter(period_s: number): ActionAdapter;
@@ -196,6 +202,7 @@ const WIRING: Partial<Record<TaskName, TaskWiring>> = {
     positionBand: 0.1,
     jointGoalScale: 0.05,
     initStdFraction: 0.3,
+    driftGain: 0.5,
     armAction: 'joint-targets',
     adapter: armAdapter,
   },
@@ -436,6 +443,7 @@ function cemPlanner(
       eliteFraction: 0.1,
       tolerance: 1e-3,
       patience: 2,
+      ...(w.driftGain ? { proprioDrift: { gain: w.driftGain, entries: w.guardedJoints } } : {}),
       energy: {
         metric: 'l2',
         terminalWeight: 1,

@@ -10,6 +10,7 @@ import { CemPlanner } from '../../src/planning/cem';
 import { type BatchEnergyTerm, type EnergyBatch, poseGoalTerm } from '../../src/planning/energy';
 import { EnergyTermError, PlanConfigError, PlanInputError } from '../../src/planning/errors';
 import { MppiPlanner } from '../../src/planning/mppi';
+import { RecedingHorizon } from '../../src/planning/receding-horizon';
 import { linearModel, pointMass } from './linear-model';
 
 /** A keep-out disc on predicted proprio [N, H, P] (x, y = dims 0, 1): squared penetration summed over steps. */
@@ -175,6 +176,63 @@ describe('proprio goal', () => {
     for (const p of [plain, corrected]) expect(p[1]).toBeCloseTo(0.2, 1); // y was unbiased
     // Without a measured state there is nothing to correct by.
     expect(await end(true)).toEqual(await end(false));
+  });
+
+  it('proprioDrift: a steady one-step bias the model does not predict stalls the plan short of a proprio target; the drift estimate takes it there', async () => {
+    // The model moves 0.1 per unit action; the system it plans for also slips back by 0.02 in x and 0.01 in y every step.
+    const model = pointMass(0.1, 1);
+    const slip = [-0.02, -0.01];
+    const target = [0.3, 0.2];
+    const run = async (proprioDrift?: { gain: number; entries: number }) => {
+      const planner = new RecedingHorizon(
+        new CemPlanner(model, { horizon: 8, samples: 128, seed: 3, ...(proprioDrift ? { proprioDrift } : {}), energy: { terminalWeight: 0, actionMagnitudeWeight: 0.001, proprioGoal: { metric: 'l2', terminalWeight: 1, runningWeight: 0.2 } } }),
+      );
+      const x = new Float32Array(2);
+      const goal = { latent: new Float32Array(2), latentWeight: 0, proprio: { target: Float32Array.from(target) } };
+      for (let tick = 0; tick < 30; tick++) {
+        const r = await planner.plan({ z0: x.slice(), proprio: x.slice() }, goal, { maxIterations: 15 });
+        for (let j = 0; j < 2; j++) x[j] = x[j]! + 0.1 * r.execute[j]! + slip[j]!;
+      }
+      return Math.hypot(x[0]! - target[0]!, x[1]! - target[1]!);
+    };
+    const [plain, drift, xOnly] = [await run(), await run({ gain: 0.5, entries: 2 }), await run({ gain: 0.5, entries: 1 })];
+    console.log(`distance to the target after 30 ticks: plain ${plain.toFixed(4)}, drift ${drift.toFixed(4)}, drift on x only ${xOnly.toFixed(4)}`);
+    expect(plain).toBeGreaterThan(0.02);
+    expect(drift).toBeLessThan(0.01);
+    // Only the entries named are estimated: y keeps its stall.
+    expect(xOnly).toBeGreaterThan(drift + 0.005);
+  });
+
+  it('proprioDrift: reset() forgets the estimate, and without a measured state there is nothing to estimate from', async () => {
+    const model = pointMass(0.1, 1);
+    const cem = new CemPlanner(model, { horizon: 4, samples: 32, seed: 1, proprioDrift: { gain: 1, entries: 2 }, energy: { terminalWeight: 0 } });
+    const goal = { latent: new Float32Array(2), latentWeight: 0, proprio: { target: Float32Array.from([0.2, 0]) } };
+    const fresh = new CemPlanner(model, { horizon: 4, samples: 32, seed: 1, energy: { terminalWeight: 0 } });
+    const expected = await fresh.plan({ z0: Float32Array.from([0.05, 0]), proprio: Float32Array.from([0.05, 0]) }, goal, { maxIterations: 3 });
+    await cem.plan({ z0: new Float32Array(2), proprio: new Float32Array(2) }, goal, { maxIterations: 3 });
+    // Measured far from where the first plan's first step was predicted to end: a drift now shapes the plan...
+    const drifted = await cem.plan({ z0: Float32Array.from([0.05, 0]), proprio: Float32Array.from([0.05, 0]) }, goal, { maxIterations: 3 });
+    cem.reseed(1);
+    fresh.reseed(1);
+    expect(Array.from(drifted.actions)).not.toEqual(Array.from(expected.actions));
+    // ...and after reset() the planner plans as one without the option would.
+    cem.reset();
+    cem.reseed(1);
+    const afterReset = await cem.plan({ z0: Float32Array.from([0.05, 0]), proprio: Float32Array.from([0.05, 0]) }, goal, { maxIterations: 3 });
+    expect(Array.from(afterReset.actions)).toEqual(Array.from(expected.actions));
+    // No state.proprio: plans are those of a planner without the option.
+    const a = new CemPlanner(model, { horizon: 4, samples: 32, seed: 2, proprioDrift: { gain: 1, entries: 2 }, energy: { terminalWeight: 0 } });
+    const b = new CemPlanner(model, { horizon: 4, samples: 32, seed: 2, energy: { terminalWeight: 0 } });
+    for (const z of [[0, 0], [0.3, 0.1]]) {
+      const [ra, rb] = [await a.plan({ z0: Float32Array.from(z) }, goal, { maxIterations: 3 }), await b.plan({ z0: Float32Array.from(z) }, goal, { maxIterations: 3 })];
+      expect(Array.from(ra.actions)).toEqual(Array.from(rb.actions));
+    }
+  });
+
+  it('a proprioDrift gain outside (0, 1] is refused', () => {
+    for (const gain of [0, -0.5, 1.5]) {
+      expect(() => new CemPlanner(pointMass(0.1, 1), { horizon: 2, samples: 8, proprioDrift: { gain, entries: 2 } })).toThrow(/proprioDrift/);
+    }
   });
 
   it('a negative or non-finite latentWeight is refused naming goal.latentWeight', async () => {
