@@ -3,11 +3,11 @@
 # training data with `jepa collect` (training seeds only) into data/, then
 # trains with `jepa train` and the task's config in config/train/. Usage:
 #   bash scripts/train-models.sh [two-rooms|two-rooms-high|pick-place|reach|push-t|push-t-state|pick-place-monitor|pick-place-pixels|reach-state|reach-pixels|reach-joints ...]
-# (default: two-rooms, two-rooms-high, pick-place, pick-place-monitor, reach, reach-state and
+# (default: two-rooms, two-rooms-high, pick-place, pick-place-monitor, pick-place-pixels, reach, reach-state and
 # push-t, the ones shipped; two-rooms-high trains over models/two-rooms' encoder, so it follows
 # two-rooms; reach-pixels and reach-joints rerun the recorded attempts of models/README.md,
-# push-t-state the state-vector push-t model shipped before the pixel one, pick-place-pixels the
-# pixel pick-place planner attempt (32-px frames, the joints passed through the latent), all into runs/ only;
+# push-t-state the state-vector push-t model shipped before the pixel one, all into runs/ only;
+# pick-place-pixels is pick-place's pixel planner model (32-px frames, the joints passed through the latent);
 # reach-state is the state-vector reach model a ROS 2 or replayed arm runs on, which reports
 # joints and no frames; pick-place-monitor is the pixel model pick-place's surprise monitor runs)
 # The output replaces models/<task>/ only when training finished; the
@@ -79,7 +79,7 @@ collect_push_t() {
 }
 
 tasks=("$@")
-[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms two-rooms-high pick-place pick-place-monitor reach reach-state push-t)
+[ ${#tasks[@]} -eq 0 ] && tasks=(two-rooms two-rooms-high pick-place pick-place-monitor pick-place-pixels reach reach-state push-t)
 for task in "${tasks[@]}"; do
   case "$task" in
     two-rooms | two-rooms-high) data=$(collect_two_rooms | tail -n 1) ;;
@@ -95,7 +95,7 @@ for task in "${tasks[@]}"; do
     *) echo "train-models.sh: no recipe for '$task' (have: two-rooms, two-rooms-high, pick-place, reach, push-t, push-t-state, pick-place-monitor, pick-place-pixels, reach-state, reach-pixels, reach-joints)" >&2; exit 2 ;;
   esac
   jepa train --data "$data" --config "config/train/$task.json" --out "runs/$task"
-  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = push-t-state ] || [ "$task" = pick-place-pixels ]; then
+  if [ "$task" = reach-pixels ] || [ "$task" = reach-joints ] || [ "$task" = push-t-state ]; then
     echo "runs/$task holds the $task model; not installed in models/ (models/README.md says why)"
     continue
   fi

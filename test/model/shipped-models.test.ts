@@ -32,8 +32,8 @@ const JOINT_LIMIT = 0.07;
 const CUBE_LIMIT = 0.09;
 
 describe('shipped models', () => {
-  it('ships pick-place, push-t, reach and two-rooms, the high-level model of two-rooms, the state model of reach and the monitor model of pick-place', () => {
-    expect(shipped.sort()).toEqual(['pick-place', 'pick-place-monitor', 'push-t', 'reach', 'reach-state', 'two-rooms', 'two-rooms-high']);
+  it('ships pick-place, push-t, reach and two-rooms, the high-level model of two-rooms, the state model of reach, the monitor model and the pixel planner model of pick-place', () => {
+    expect(shipped.sort()).toEqual(['pick-place', 'pick-place-monitor', 'pick-place-pixels', 'push-t', 'reach', 'reach-state', 'two-rooms', 'two-rooms-high']);
   });
 
   // The recipes of the attempts not shipped (models/README.md) must still run as written.
@@ -101,7 +101,7 @@ describe('shipped models', () => {
   // out of it as well as the joints. Trained with the joints alone as the head's target, the encoder
   // ignored the cube (moving it 8 cm changed the latent by 3e-5 per entry, hiding it 7e-5;
   // models/README.md), and surprise was at chance.
-  describe.each([['reach', 'reach', 64], ['pick-place-monitor', 'pick-place', 192]] as const)('%s pixel model', (folder, task, renderSize) => {
+  describe.each([['reach', 'reach', 64], ['pick-place-monitor', 'pick-place', 192], ['pick-place-pixels', 'pick-place', 192]] as const)('%s pixel model', (folder, task, renderSize) => {
     let model: Awaited<ReturnType<typeof loadModel>>;
     let env: SimEnv;
     let input: Float32Array;
