@@ -204,17 +204,22 @@ export abstract class SamplingPlanner implements Planner {
     this.predictedFirst = undefined;
   }
 
-  /** Folds the last plan's first-step prediction error into the drift; the drift to add this plan (undefined: none). */
-  private updateDrift(measured: Float32Array | undefined): Float64Array | undefined {
+  /**
+   * Folds the last plan's first-step prediction error into the drift. Returns the drift to add this
+   * plan (undefined: none yet) and the buffer this plan's own first-step prediction goes into, which
+   * becomes the next plan's reference only once this one completes (a cancelled plan leaves none).
+   */
+  private updateDrift(measured: Float32Array | undefined): { drift: Float64Array | undefined; first: Float64Array } | undefined {
     const o = this.options.proprioDrift;
     if (!o || !measured) return undefined;
     const n = Math.min(o.entries, measured.length, this.model.dims.proprioDim);
-    if (this.predictedFirst) {
+    const previous = this.predictedFirst;
+    this.predictedFirst = undefined;
+    if (previous) {
       this.drift ??= new Float64Array(n);
-      for (let j = 0; j < n; j++) this.drift[j] = (1 - o.gain) * this.drift[j]! + o.gain * (measured[j]! - this.predictedFirst[j]!);
+      for (let j = 0; j < n; j++) this.drift[j] = (1 - o.gain) * this.drift[j]! + o.gain * (measured[j]! - previous[j]!);
     }
-    this.predictedFirst = new Float64Array(n);
-    return this.drift;
+    return { drift: this.drift, first: new Float64Array(n) };
   }
 
   /** Updates mean/std in place from this iteration's samples and energies. */
@@ -281,7 +286,8 @@ export abstract class SamplingPlanner implements Planner {
     };
 
     const offset = needsProprio && this.options.offsetFreeProprio && state.proprio ? await this.decodeOffset(state.proprio, state.z0) : undefined;
-    const drift = needsProprio ? this.updateDrift(state.proprio) : undefined;
+    const driftState = needsProprio ? this.updateDrift(state.proprio) : undefined;
+    const drift = driftState?.drift;
     const trace: IterationTrace[] = [];
     const bestHistory: number[] = [];
     let bestSoFar = Number.POSITIVE_INFINITY;
@@ -339,7 +345,7 @@ export abstract class SamplingPlanner implements Planner {
         bestSoFar = best;
         this.bestActions.set(this.actionsBuf.subarray(bestIndex * D, (bestIndex + 1) * D));
         // What the model (with the decode offset, without the drift) predicts after this plan's first step.
-        const first = this.predictedFirst;
+        const first = driftState?.first;
         if (first && result.proprio) for (let j = 0; j < first.length; j++) first[j] = result.proprio[bestIndex * H * dims.proprioDim + j]! - (drift?.[j] ?? 0);
       }
       this.update({ N, D, actions: this.actionsBuf, energies, mean, std, iteration });
@@ -378,6 +384,7 @@ export abstract class SamplingPlanner implements Planner {
       }
     }
 
+    if (driftState) this.predictedFirst = driftState.first;
     const total = performance.now() - t0;
     const meanOut = new Float32Array(D);
     for (let i = 0; i < D; i++) meanOut[i] = mean[i];

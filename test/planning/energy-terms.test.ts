@@ -220,6 +220,14 @@ describe('proprio goal', () => {
     cem.reseed(1);
     const afterReset = await cem.plan({ z0: Float32Array.from([0.05, 0]), proprio: Float32Array.from([0.05, 0]) }, goal, { maxIterations: 3 });
     expect(Array.from(afterReset.actions)).toEqual(Array.from(expected.actions));
+    // A cancelled plan leaves no first-step prediction to measure the next plan against.
+    const cancelled = new CemPlanner(model, { horizon: 4, samples: 32, seed: 1, proprioDrift: { gain: 1, entries: 2 }, energy: { terminalWeight: 0 } });
+    const abort = new AbortController();
+    abort.abort();
+    await expect(cancelled.plan({ z0: new Float32Array(2), proprio: new Float32Array(2) }, goal, { maxIterations: 3 }, { signal: abort.signal })).rejects.toThrow(/cancel/i);
+    cancelled.reseed(1);
+    const afterCancel = await cancelled.plan({ z0: Float32Array.from([0.05, 0]), proprio: Float32Array.from([0.05, 0]) }, goal, { maxIterations: 3 });
+    expect(Array.from(afterCancel.actions)).toEqual(Array.from(expected.actions));
     // No state.proprio: plans are those of a planner without the option.
     const a = new CemPlanner(model, { horizon: 4, samples: 32, seed: 2, proprioDrift: { gain: 1, entries: 2 }, energy: { terminalWeight: 0 } });
     const b = new CemPlanner(model, { horizon: 4, samples: 32, seed: 2, energy: { terminalWeight: 0 } });
