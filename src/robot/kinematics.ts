@@ -192,7 +192,7 @@ export class KinematicModel {
         childLink: li,
         origin: makeTransformFromXyzRpy(j.origin.xyz, j.origin.rpy),
         axis: j.axis,
-        ...(j.type !== 'prismatic' && j.type !== 'fixed' && principalAxis(j.axis) ? { principal: principalAxis(j.axis) } : {}),
+        principal: j.type === 'prismatic' || j.type === 'fixed' ? undefined : principalAxis(j.axis),
         source: sourceOf(j.name),
       });
     }
