@@ -288,6 +288,7 @@ export abstract class SamplingPlanner implements Planner {
     const offset = needsProprio && this.options.offsetFreeProprio && state.proprio ? await this.decodeOffset(state.proprio, state.z0) : undefined;
     const driftState = needsProprio ? this.updateDrift(state.proprio) : undefined;
     const drift = driftState?.drift;
+    const correction = proprioCorrection(offset, drift, H);
     const trace: IterationTrace[] = [];
     const bestHistory: number[] = [];
     let bestSoFar = Number.POSITIVE_INFINITY;
@@ -304,13 +305,14 @@ export abstract class SamplingPlanner implements Planner {
       const r0 = performance.now();
       const result = await this.model.rollout(request);
       const r1 = performance.now();
-      if (offset && result.proprio) {
+      if (correction && result.proprio) {
         const P = dims.proprioDim;
-        for (let row = 0; row < N * H; row++) for (let j = 0; j < offset.length; j++) result.proprio[row * P + j] += offset[j]!;
-      }
-      if (drift && result.proprio) {
-        const P = dims.proprioDim;
-        for (let n = 0; n < N; n++) for (let k = 0; k < H; k++) for (let j = 0; j < drift.length; j++) result.proprio[(n * H + k) * P + j] += (k + 1) * drift[j]!;
+        const { values, width } = correction;
+        for (let n = 0; n < N; n++)
+          for (let k = 0; k < H; k++) {
+            const row = (n * H + k) * P, c = k * width;
+            for (let j = 0; j < width; j++) result.proprio[row + j] += values[c + j]!;
+          }
       }
       const energies = this.energies;
       const raw = result.energies;
@@ -445,6 +447,20 @@ export abstract class SamplingPlanner implements Planner {
       }
     }
   }
+}
+
+/**
+ * What is added to every sample's predicted proprio at each step, [H, width]: the decode offset
+ * (offsetFreeProprio) at every step plus (k + 1) times the drift (proprioDrift) at step k; computed
+ * once per plan and applied to every iteration's rollout in one pass. Undefined when neither is on.
+ */
+function proprioCorrection(offset: Float32Array | undefined, drift: Float64Array | undefined, H: number): { values: Float64Array; width: number } | undefined {
+  if (!offset && !drift) return undefined;
+  const width = Math.max(offset?.length ?? 0, drift?.length ?? 0);
+  const values = new Float64Array(H * width);
+  for (let k = 0; k < H; k++)
+    for (let j = 0; j < width; j++) values[k * width + j] = (offset?.[j] ?? 0) + (k + 1) * (drift?.[j] ?? 0);
+  return { values, width };
 }
 
 function scheduleFactor(schedule: SamplingOptions['stdSchedule'], iteration: number): number {
